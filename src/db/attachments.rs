@@ -1,0 +1,1 @@
+//! Attachment and blob storage.

@@ -1,0 +1,541 @@
+//! Storage. One `Db` over SQLite or Postgres with every query written once: SQL text with
+//! `$1..$n` placeholders (both backends accept them) plus a list of typed arguments,
+//! executed by a small dispatch on the backend. Row structs derive `FromRow` and decode
+//! from either backend. Where the dialects really differ the code says `// DIALECT:`.
+//!
+//! SQLite runs in WAL mode with one writer connection (write transactions queue in the
+//! pool instead of failing with "database is locked") and a pool of readers. Write
+//! transactions start with `BEGIN IMMEDIATE`.
+
+pub mod types;
+
+pub mod attachments;
+pub mod batches;
+pub mod common;
+pub mod identity;
+pub mod parts;
+pub mod procedures;
+pub mod runs;
+pub mod seed;
+pub mod settings;
+pub mod stations;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Arguments, FromRow, PgPool, Postgres, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+pub use types::{ci_key, Id, Ts};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A typed SQL argument. Nulls carry their type: Postgres needs it to bind them.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Bool(Option<bool>),
+    Id(Option<Id>),
+    Ts(Option<Ts>),
+    Json(Option<Value>),
+    Bytes(Option<Vec<u8>>),
+}
+
+macro_rules! arg_from {
+    ($t:ty, $variant:ident, $conv:expr) => {
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Arg {
+                Arg::$variant(Some($conv(v)))
+            }
+        }
+        impl From<Option<$t>> for Arg {
+            fn from(v: Option<$t>) -> Arg {
+                Arg::$variant(v.map($conv))
+            }
+        }
+    };
+}
+arg_from!(String, Text, |v| v);
+arg_from!(&str, Text, |v: &str| v.to_string());
+arg_from!(&String, Text, |v: &String| v.clone());
+arg_from!(i64, Int, |v| v);
+arg_from!(f64, Float, |v| v);
+arg_from!(bool, Bool, |v| v);
+arg_from!(Id, Id, |v| v);
+arg_from!(&Id, Id, |v: &Id| *v);
+arg_from!(Ts, Ts, |v| v);
+arg_from!(Value, Json, |v| v);
+arg_from!(Vec<u8>, Bytes, |v| v);
+
+/// SQL text and its arguments. Either write `$1..$n` in the text and `bind` in order, or
+/// build dynamically with `push` / `push_bind` (which numbers placeholders itself).
+#[derive(Debug, Clone)]
+pub struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Sql {
+        Sql {
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn bind(mut self, arg: impl Into<Arg>) -> Sql {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends the next placeholder and binds `arg` to it.
+    pub fn push_bind(&mut self, arg: impl Into<Arg>) -> &mut Sql {
+        self.args.push(arg.into());
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// Appends `(p1, p2, …)` binding every value: for `IN` lists and multi-row inserts.
+    pub fn push_tuple<A: Into<Arg>>(&mut self, values: impl IntoIterator<Item = A>) -> &mut Sql {
+        self.text.push('(');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.push_bind(v);
+        }
+        self.text.push(')');
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
+    fn sqlite_args(self) -> (String, SqliteArguments<'static>) {
+        let mut out = SqliteArguments::default();
+        for a in self.args {
+            // Adding an owned value to SQLite arguments cannot fail.
+            let _ = match a {
+                Arg::Text(v) => out.add(v),
+                Arg::Int(v) => out.add(v),
+                Arg::Float(v) => out.add(v),
+                Arg::Bool(v) => out.add(v),
+                Arg::Id(v) => out.add(v.map(|id| id.to_string())),
+                Arg::Ts(v) => out.add(v.map(|t| t.to_db_text())),
+                Arg::Json(v) => out.add(v.map(|j| j.to_string())),
+                Arg::Bytes(v) => out.add(v),
+            };
+        }
+        (self.text, out)
+    }
+
+    fn pg_args(self) -> (String, PgArguments) {
+        let mut out = PgArguments::default();
+        for a in self.args {
+            let _ = match a {
+                Arg::Text(v) => out.add(v),
+                Arg::Int(v) => out.add(v),
+                Arg::Float(v) => out.add(v),
+                Arg::Bool(v) => out.add(v),
+                Arg::Id(v) => out.add(v.map(|id| id.0)),
+                Arg::Ts(v) => out.add(v.map(|t| t.0)),
+                Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
+                Arg::Bytes(v) => out.add(v),
+            };
+        }
+        (self.text, out)
+    }
+}
+
+/// A row type that decodes from both backends.
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
+
+/// Which SQL dialect a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: a pool per backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite {
+        /// Exactly one connection: SQLite has one writer at a time anyway, and queueing
+        /// here is fairer and cheaper than spinning on the file lock.
+        write: SqlitePool,
+        read: SqlitePool,
+        path: PathBuf,
+    },
+    Postgres(PgPool),
+}
+
+/// A write transaction.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Something a query runs on: a pool or a transaction's connection, of either backend.
+enum Exec<'a> {
+    SqlitePool(&'a SqlitePool),
+    SqliteConn(&'a mut sqlx::SqliteConnection),
+    PgPool(&'a PgPool),
+    PgConn(&'a mut sqlx::PgConnection),
+}
+
+/// Runs one sqlx call on whichever executor `$exec` is, with the arguments converted for
+/// its backend. `$q` builds the query from (text, args); `$run` finishes it on `e`.
+macro_rules! dispatch {
+    ($exec:expr, $sql:expr, |$t:ident, $a:ident| $q:expr, |$query:ident, $e:ident| $run:expr) => {
+        match $exec {
+            Exec::SqlitePool($e) => {
+                let ($t, $a) = $sql.sqlite_args();
+                let $query = $q;
+                $run
+            }
+            Exec::SqliteConn($e) => {
+                let ($t, $a) = $sql.sqlite_args();
+                let $query = $q;
+                $run
+            }
+            Exec::PgPool($e) => {
+                let ($t, $a) = $sql.pg_args();
+                let $query = $q;
+                $run
+            }
+            Exec::PgConn($e) => {
+                let ($t, $a) = $sql.pg_args();
+                let $query = $q;
+                $run
+            }
+        }
+    };
+}
+
+impl Exec<'_> {
+    async fn fetch_all<T: Row>(self, sql: Sql) -> ApiResult<Vec<T>> {
+        Ok(dispatch!(
+            self,
+            sql,
+            |t, a| sqlx::query_as_with::<_, T, _>(&t, a),
+            |q, e| q.fetch_all(e).await?
+        ))
+    }
+
+    async fn fetch_optional<T: Row>(self, sql: Sql) -> ApiResult<Option<T>> {
+        Ok(dispatch!(
+            self,
+            sql,
+            |t, a| sqlx::query_as_with::<_, T, _>(&t, a),
+            |q, e| q.fetch_optional(e).await?
+        ))
+    }
+
+    async fn execute(self, sql: Sql) -> ApiResult<u64> {
+        Ok(dispatch!(
+            self,
+            sql,
+            |t, a| sqlx::query_with(&t, a),
+            |q, e| q.execute(e).await?.rows_affected()
+        ))
+    }
+}
+
+/// The query methods shared by `Db` (autocommit) and `Tx`.
+macro_rules! query_methods {
+    () => {
+        pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> ApiResult<Vec<T>> {
+            self.exec().fetch_all(sql).await
+        }
+
+        pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> ApiResult<Option<T>> {
+            self.exec().fetch_optional(sql).await
+        }
+
+        /// Like `fetch_optional`, but a missing row is an internal error.
+        pub async fn fetch_one<T: Row>(&mut self, sql: Sql) -> ApiResult<T> {
+            self.exec()
+                .fetch_optional(sql)
+                .await?
+                .ok_or_else(|| ApiError::internal("expected a row"))
+        }
+
+        /// Runs a statement; returns the number of rows it changed.
+        pub async fn execute(&mut self, sql: Sql) -> ApiResult<u64> {
+            self.exec().execute(sql).await
+        }
+    };
+}
+
+impl Tx {
+    fn exec(&mut self) -> Exec<'_> {
+        match self {
+            Tx::Sqlite(tx) => Exec::SqliteConn(&mut *tx),
+            Tx::Postgres(tx) => Exec::PgConn(&mut *tx),
+        }
+    }
+
+    query_methods!();
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> ApiResult<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Read access through the pool (SQLite: the reader pool). `Db` is cheap to clone.
+pub struct Reader<'a>(&'a Db);
+
+impl Reader<'_> {
+    fn exec(&mut self) -> Exec<'_> {
+        match self.0 {
+            Db::Sqlite { read, .. } => Exec::SqlitePool(read),
+            Db::Postgres(pool) => Exec::PgPool(pool),
+        }
+    }
+
+    query_methods!();
+}
+
+/// How many attempts a write transaction gets when the database reports a transient
+/// conflict (Postgres deadlock / serialization failure).
+pub const WRITE_ATTEMPTS: usize = 5;
+
+impl Db {
+    /// Opens the database named by `url` (`sqlite://PATH` or `postgres://…`), creating
+    /// the SQLite file and its directory if needed, and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Db, String> {
+        let db = if let Some(path) = sqlite_path(url) {
+            Db::open_sqlite(&path).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Db::open_postgres(url).await?
+        } else {
+            return Err(format!(
+                "unsupported database URL `{}`: use sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            ));
+        };
+        db.migrate()
+            .await
+            .map_err(|e| format!("migrations failed: {e}"))?;
+        Ok(db)
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Db, String> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(120))
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        Ok(Db::Sqlite {
+            write,
+            read,
+            path: path.to_path_buf(),
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Db, String> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| format!("bad Postgres URL {}: {e}", redact_url(url)))?;
+        Db::open_postgres_with(opts).await
+    }
+
+    /// Opens Postgres with explicit options (tests use a per-test schema).
+    pub async fn open_postgres_with(opts: PgConnectOptions) -> Result<Db, String> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts)
+            .await
+            .map_err(|e| format!("cannot connect to Postgres: {e}"))?;
+        let db = Db::Postgres(pool);
+        db.migrate()
+            .await
+            .map_err(|e| format!("migrations failed: {e}"))?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> ApiResult<()> {
+        match self {
+            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite { .. } => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Autocommit reads.
+    pub fn read(&self) -> Reader<'_> {
+        Reader(self)
+    }
+
+    /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE` on the writer connection).
+    pub async fn begin(&self) -> ApiResult<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.read()
+            .fetch_optional::<(i64,)>(Sql::new("SELECT 1"))
+            .await
+            .is_ok()
+    }
+
+    /// Checks the database for corruption (SQLite `PRAGMA integrity_check`; Postgres has
+    /// no equivalent and reports reachability).
+    pub async fn integrity_check(&self) -> ApiResult<String> {
+        match self {
+            // DIALECT: SQLite only.
+            Db::Sqlite { read, .. } => {
+                let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+                    .fetch_all(read)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("; "))
+            }
+            Db::Postgres(_) => Ok(if self.ping().await {
+                "ok"
+            } else {
+                "unreachable"
+            }
+            .into()),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { write, read, .. } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// `sqlite://PATH`, `sqlite:PATH` → PATH (`sqlite:///tmp/x.db` is `/tmp/x.db`).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.is_empty() || rest == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(rest))
+}
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}://{}:***{}", &url[..s], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Binds a UUID for a query that compares against an id column.
+pub fn uuid_arg(u: Uuid) -> Arg {
+    Arg::Id(Some(Id(u)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db".into()));
+        assert_eq!(sqlite_path("sqlite://data/x.db"), Some("data/x.db".into()));
+        assert_eq!(sqlite_path("sqlite:x.db?mode=rwc"), Some("x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn push_bind_numbers_placeholders() {
+        let mut q = Sql::new("SELECT 1 WHERE a = ").bind(1i64);
+        q.push("$1 AND b IN ").push_tuple(["x", "y"]);
+        assert_eq!(q.text(), "SELECT 1 WHERE a = $1 AND b IN ($2, $3)");
+        assert_eq!(q.arg_count(), 3);
+    }
+}

@@ -1,0 +1,227 @@
+//! The one error type. Every non-2xx v2 response leaves as
+//! `{"message", "code", "issues"?}` JSON with the status and code of BEHAVIOR.md §13.3.
+//! 5xx bodies carry a fixed message; the cause goes to the log only.
+
+use std::fmt;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One problem with the request, pointing at the offending field.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Issue {
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<PathSegment>,
+}
+
+/// A step in the path to a field: an object key or an array index.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(untagged)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+impl Issue {
+    pub fn new(message: impl Into<String>) -> Self {
+        Issue {
+            message: message.into(),
+            path: Vec::new(),
+        }
+    }
+
+    pub fn at(message: impl Into<String>, field: &str) -> Self {
+        Issue {
+            message: message.into(),
+            path: vec![PathSegment::Key(field.to_string())],
+        }
+    }
+}
+
+/// The message every validation failure carries (clients search it for "validation").
+pub const VALIDATION_FAILED: &str = "Input validation failed";
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub issues: Vec<Issue>,
+    /// Extra response headers (Retry-After on 429).
+    pub retry_after_secs: Option<u64>,
+    /// The underlying cause of a 5xx, logged and never sent.
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            issues: Vec::new(),
+            retry_after_secs: None,
+            source: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 400 `Input validation failed` with one issue per fault.
+    pub fn validation(mut issues: Vec<Issue>) -> Self {
+        issues.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut e = Self::bad_request(VALIDATION_FAILED);
+        e.issues = issues;
+        e
+    }
+
+    /// 400 `Input validation failed` with a single issue on `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![Issue::at(message, field)])
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests, retry later",
+        );
+        e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// A 500 whose cause is logged but never shown to the client.
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+        e.source = Some(source.into());
+        e
+    }
+
+    /// The tRPC-style code name for a status (BEHAVIOR.md §13.3).
+    pub fn code_for(status: StatusCode) -> &'static str {
+        match status.as_u16() {
+            400 => "BAD_REQUEST",
+            401 => "UNAUTHORIZED",
+            403 => "FORBIDDEN",
+            404 => "NOT_FOUND",
+            405 => "METHOD_NOT_SUPPORTED",
+            408 => "TIMEOUT",
+            409 => "CONFLICT",
+            413 => "PAYLOAD_TOO_LARGE",
+            415 => "UNSUPPORTED_MEDIA_TYPE",
+            416 => "RANGE_NOT_SATISFIABLE",
+            422 => "UNPROCESSABLE_CONTENT",
+            429 => "TOO_MANY_REQUESTS",
+            502 => "BAD_GATEWAY",
+            503 => "SERVICE_UNAVAILABLE",
+            s if s >= 500 => "INTERNAL_SERVER_ERROR",
+            _ => "BAD_REQUEST",
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        Self::code_for(self.status)
+    }
+
+    /// True when the database reported a transient conflict (Postgres serialization
+    /// failure or deadlock, SQLite busy): the whole transaction may be retried.
+    pub fn is_retryable(&self) -> bool {
+        let Some(src) = &self.source else {
+            return false;
+        };
+        match src.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(db)) => matches!(
+                db.code().as_deref(),
+                Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517")
+            ),
+            _ => false,
+        }
+    }
+
+    /// True when the database rejected a write because of a unique index.
+    pub fn is_unique_violation(&self) -> bool {
+        let Some(src) = &self.source else {
+            return false;
+        };
+        match src.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "message": self.message,
+            "code": self.code(),
+        });
+        if !self.issues.is_empty() {
+            body["issues"] = serde_json::to_value(&self.issues).unwrap_or_default();
+        }
+        body
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)?;
+        if let Some(src) = &self.source {
+            write!(f, ": {src}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for ApiError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), error = %self, "request failed");
+        }
+        let mut resp = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

@@ -1,0 +1,114 @@
+//! tofulab: a self-hostable server that speaks the TofuPilot REST API v2.
+//!
+//! `app(state)` builds the router; `serve(listener, state, shutdown)` runs it until the
+//! shutdown future resolves, then finishes in-flight requests.
+#![forbid(unsafe_code)]
+
+pub mod apikey;
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod signing;
+pub mod values;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::db::Db;
+use crate::middleware::rate_limit::RateLimiter;
+use crate::signing::Signer;
+
+/// Server settings that handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL for upload/download URLs; `None` = derive from each request's Host.
+    pub public_url: Option<String>,
+    pub max_body_size: u64,
+    pub max_upload_size: u64,
+    pub signed_url_ttl: Duration,
+    pub unlinked_upload_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_url: None,
+            max_body_size: 64 << 20,
+            max_upload_size: 1 << 30,
+            signed_url_ttl: Duration::from_secs(3600),
+            unlinked_upload_ttl: Duration::from_secs(86400),
+        }
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub limiter: Arc<RateLimiter>,
+    pub signer: Signer,
+}
+
+impl AppState {
+    /// Builds the state, loading (or creating) the URL signing secret from the database.
+    pub async fn new(db: Db, settings: Settings, limiter: RateLimiter) -> error::ApiResult<Self> {
+        let signer = Signer::new(db::settings::signing_secret(&db).await?);
+        let limiter = Arc::new(limiter);
+        limiter.spawn_pruner(Duration::from_secs(60));
+        Ok(AppState {
+            db,
+            settings: Arc::new(settings),
+            limiter,
+            signer,
+        })
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.settings.max_body_size).unwrap_or(usize::MAX);
+    routes::router(state.clone())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(
+            middleware::json_errors::json_errors,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                // Method and path only: no headers (they carry API keys), no query strings
+                // (signed URLs carry signatures).
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(CatchPanicLayer::custom(
+            middleware::json_errors::panic_response,
+        ))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and waits for in-flight
+/// requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,6 @@
+//! Cross-cutting layers: authentication (with per-key rate limiting), the JSON error
+//! backstop, and panic handling.
+
+pub mod auth;
+pub mod json_errors;
+pub mod rate_limit;

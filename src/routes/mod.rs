@@ -1,0 +1,105 @@
+//! HTTP routes, one module per resource of the TofuPilot API. Handlers are thin:
+//! extract → call `db` → map rows to the response DTOs named after the vendor SDK.
+
+pub mod attachments;
+pub mod batches;
+pub mod health;
+pub mod identity;
+pub mod parts;
+pub mod procedures;
+pub mod runs;
+pub mod stations;
+pub mod trpc;
+pub mod units;
+pub mod v1;
+
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use crate::db::common::Creator;
+use crate::db::Id;
+use crate::error::ApiError;
+use crate::values::ListMeta;
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let v2 = Router::new()
+        .merge(identity::routes())
+        .merge(procedures::routes())
+        .merge(stations::routes())
+        .merge(parts::routes())
+        .merge(batches::routes())
+        .merge(units::routes())
+        .merge(runs::routes())
+        .merge(attachments::routes());
+    let api = Router::new()
+        .nest("/v2", v2)
+        .nest("/v1", v1::routes())
+        .nest("/trpc", trpc::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::middleware::auth::authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api", api)
+        .merge(attachments::file_routes())
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("No such endpoint")
+}
+
+/// `{"id": …}`: the answer of creates, updates and single deletes.
+#[derive(Debug, Serialize)]
+pub struct IdResponse {
+    pub id: Id,
+}
+
+/// `{"id": [...]}`: the answer of bulk deletes.
+#[derive(Debug, Serialize)]
+pub struct IdsResponse {
+    pub id: Vec<Id>,
+}
+
+/// `{"data": [...], "meta": {"has_more", "next_cursor"}}`.
+#[derive(Debug, Serialize)]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+    pub meta: ListMeta,
+}
+
+/// `{id, name, email}` of a user (creator, operator).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRef {
+    pub id: Id,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// `{id, name}` of a station (creator).
+#[derive(Debug, Clone, Serialize)]
+pub struct StationRef {
+    pub id: Id,
+    pub name: String,
+}
+
+impl Creator {
+    pub fn user(&self) -> Option<UserRef> {
+        self.cu_id.map(|id| UserRef {
+            id,
+            name: self.cu_name.clone(),
+            email: self.cu_email.clone(),
+        })
+    }
+
+    pub fn station(&self) -> Option<StationRef> {
+        self.cs_id.map(|id| StationRef {
+            id,
+            name: self.cs_name.clone().unwrap_or_default(),
+        })
+    }
+}

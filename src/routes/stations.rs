@@ -1,0 +1,9 @@
+//! stations. Not yet served.
+
+use axum::Router;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
