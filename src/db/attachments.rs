@@ -94,3 +94,23 @@ pub async fn link_uploads(
     }
     Ok(())
 }
+
+/// Marks an upload of the organization as used (a revision or station image, an imported
+/// report) so the unlinked-upload sweep keeps it. 404 when the upload does not exist.
+pub async fn mark_linked(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+    let n = tx
+        .execute(
+            Sql::new(
+                "UPDATE attachments SET linked_at = COALESCE(linked_at, $1)
+                 WHERE org_id = $2 AND id = $3",
+            )
+            .bind(Ts::now())
+            .bind(org_id)
+            .bind(id),
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::not_found(format!("Upload {id} not found")));
+    }
+    Ok(())
+}
