@@ -1,9 +1,253 @@
-//! Batches (BEHAVIOR.md). Not yet served.
+//! Batches (BEHAVIOR.md §5): create, list, get, update, delete.
 
+use axum::extract::State;
+use axum::routing::get;
 use axum::Router;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
 
+use super::{IdResponse, IdsResponse, ListResponse, StationRef, UserRef};
+use crate::db::batches::{BatchFilter, BatchRow, BatchSort};
+use crate::db::common::created_by;
+use crate::db::{Id, Ts};
+use crate::error::ApiResult;
+use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::values::{
+    id_filter, opt_query_ts, paginate, text_rule, trimmed_required, Page, SortOrder,
+};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/batches", get(list).post(create))
+        .route(
+            "/batches/{number}",
+            get(get_one).patch(update).delete(delete),
+        )
+}
+
+/// 1..100 characters of `A-Z a-z 0-9 _ -`.
+fn batch_number_rule(v: &str) -> Result<(), validator::ValidationError> {
+    text_rule("Batch number", v, 1, 100)?;
+    if let Some(c) = v
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(validator::ValidationError::new("charset").with_message(
+            format!(
+                "Batch number may only contain letters A-Z a-z, digits, '_' and '-' (invalid character `{c}`)"
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct BatchCreateRequest {
+    #[serde(deserialize_with = "trimmed_required")]
+    #[validate(custom(function = "batch_number_rule"))]
+    pub number: String,
+}
+
+/// `batches.create` — `POST /v2/batches`. Stations may create batches.
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<BatchCreateRequest>,
+) -> ApiResult<axum::Json<IdResponse>> {
+    let id = state
+        .db
+        .create_batch(caller.org_id, created_by(&caller), &body.number)
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchListSortBy {
+    Number,
+    CreatedAt,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BatchListQuery {
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    numbers: Vec<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    search_query: Option<String>,
+    #[serde(default)]
+    part_numbers: Vec<String>,
+    #[serde(default)]
+    revision_numbers: Vec<String>,
+    sort_by: Option<BatchListSortBy>,
+    sort_order: Option<SortOrder>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchListItem {
+    id: Id,
+    number: String,
+    created_at: Ts,
+    unit_count: i64,
+    created_by_user: Option<UserRef>,
+    created_by_station: Option<StationRef>,
+}
+
+impl From<BatchRow> for BatchListItem {
+    fn from(b: BatchRow) -> Self {
+        BatchListItem {
+            created_by_user: b.creator.user(),
+            created_by_station: b.creator.station(),
+            id: b.id,
+            number: b.number,
+            created_at: b.created_at,
+            unit_count: b.unit_count,
+        }
+    }
+}
+
+/// `batches.list` — `GET /v2/batches`, newest first by default.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<BatchListQuery>,
+) -> ApiResult<axum::Json<ListResponse<BatchListItem>>> {
+    let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+    let trimmed =
+        |v: Vec<String>| -> Vec<String> { v.into_iter().map(|s| s.trim().to_string()).collect() };
+    let filter = BatchFilter {
+        ids: id_filter(&q.ids),
+        numbers: trimmed(q.numbers),
+        created_after: opt_query_ts("created_after", &q.created_after)?,
+        created_before: opt_query_ts("created_before", &q.created_before)?,
+        search_query: q.search_query.filter(|s| !s.is_empty()),
+        part_numbers: trimmed(q.part_numbers),
+        revision_numbers: trimmed(q.revision_numbers),
+    };
+    let sort = match q.sort_by {
+        Some(BatchListSortBy::Number) => BatchSort::Number,
+        Some(BatchListSortBy::CreatedAt) | None => BatchSort::CreatedAt,
+    };
+    let rows = state
+        .db
+        .list_batches(
+            caller.org_id,
+            &filter,
+            sort,
+            q.sort_order.unwrap_or_default(),
+            page,
+        )
+        .await?;
+    let (rows, meta) = paginate(rows, page);
+    Ok(axum::Json(ListResponse {
+        data: rows.into_iter().map(BatchListItem::from).collect(),
+        meta,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchGetRevision {
+    id: Id,
+    number: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchGetPart {
+    id: Id,
+    number: String,
+    name: String,
+    revision: BatchGetRevision,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchGetUnit {
+    id: Id,
+    serial_number: String,
+    created_at: Ts,
+    part: BatchGetPart,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchGetResponse {
+    id: Id,
+    number: String,
+    created_at: Ts,
+    unit_count: i64,
+    units: Vec<BatchGetUnit>,
+    created_by_user: Option<UserRef>,
+    created_by_station: Option<StationRef>,
+}
+
+/// `batches.get` — `GET /v2/batches/{number}`; the number matches case-insensitively.
+async fn get_one(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    caller: Caller,
+) -> ApiResult<axum::Json<BatchGetResponse>> {
+    let d = state.db.batch(caller.org_id, number.trim()).await?;
+    let b = d.batch;
+    Ok(axum::Json(BatchGetResponse {
+        created_by_user: b.creator.user(),
+        created_by_station: b.creator.station(),
+        id: b.id,
+        number: b.number,
+        created_at: b.created_at,
+        unit_count: b.unit_count,
+        units: d
+            .units
+            .into_iter()
+            .map(|u| BatchGetUnit {
+                id: u.id,
+                serial_number: u.serial_number,
+                created_at: u.created_at,
+                part: BatchGetPart {
+                    id: u.part_id,
+                    number: u.part_number,
+                    name: u.part_name,
+                    revision: BatchGetRevision {
+                        id: u.revision_id,
+                        number: u.revision_number,
+                    },
+                },
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct BatchUpdateRequest {
+    #[serde(deserialize_with = "trimmed_required")]
+    #[validate(custom(function = "batch_number_rule"))]
+    pub new_number: String,
+}
+
+/// `batches.update` — `PATCH /v2/batches/{number}`. User keys only.
+async fn update(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    caller: UserCaller,
+    Json(body): Json<BatchUpdateRequest>,
+) -> ApiResult<axum::Json<IdResponse>> {
+    let id = state
+        .db
+        .renumber_batch(caller.org_id, number.trim(), &body.new_number)
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}
+
+/// `batches.delete` — `DELETE /v2/batches/{number}`. User keys only. The batch's units
+/// are kept and lose their batch.
+async fn delete(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    caller: UserCaller,
+) -> ApiResult<axum::Json<IdsResponse>> {
+    let id = state.db.delete_batch(caller.org_id, number.trim()).await?;
+    Ok(axum::Json(IdsResponse { id: vec![id] }))
 }

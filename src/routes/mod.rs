@@ -7,6 +7,7 @@ pub mod health;
 pub mod identity;
 pub mod parts;
 pub mod procedures;
+pub mod revisions;
 pub mod runs;
 pub mod stations;
 pub mod trpc;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(procedures::routes())
         .merge(stations::routes())
         .merge(parts::routes())
+        .merge(revisions::routes())
         .merge(batches::routes())
         .merge(units::routes())
         .merge(runs::routes())

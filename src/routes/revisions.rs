@@ -1,0 +1,184 @@
+//! Revisions of a part (BEHAVIOR.md §4): create, get, update, delete.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use validator::Validate;
+
+use super::parts::revision_number_rule;
+use super::{IdResponse, StationRef, UserRef};
+use crate::db::common::created_by;
+use crate::db::revisions::{ImageChange, RevisionChanges};
+use crate::db::{Id, Ts};
+use crate::error::{ApiError, ApiResult, Issue};
+use crate::extract::{Caller, Json, Path, UserCaller};
+use crate::metadata;
+use crate::values::{trimmed, trimmed_required};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/parts/{part_number}/revisions", post(create))
+        .route(
+            "/parts/{part_number}/revisions/{revision_number}",
+            get(get_one).patch(update).delete(delete),
+        )
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct RevisionCreateRequest {
+    #[serde(deserialize_with = "trimmed_required")]
+    #[validate(custom(function = "revision_number_rule"))]
+    pub number: String,
+    #[serde(default)]
+    #[validate(custom(function = "metadata::create_rule"))]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `parts.revisions.create` — `POST /v2/parts/{part_number}/revisions`. Stations may
+/// create revisions.
+async fn create(
+    State(state): State<AppState>,
+    Path(part_number): Path<String>,
+    caller: Caller,
+    Json(body): Json<RevisionCreateRequest>,
+) -> ApiResult<axum::Json<IdResponse>> {
+    let id = state
+        .db
+        .create_revision(
+            caller.org_id,
+            part_number.trim(),
+            &body.number,
+            metadata::stored(body.metadata),
+            created_by(&caller),
+        )
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevisionGetPart {
+    id: Id,
+    number: String,
+    name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevisionGetUnit {
+    id: Id,
+    serial_number: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevisionGetResponse {
+    id: Id,
+    number: String,
+    created_at: Ts,
+    created_by_user: Option<UserRef>,
+    created_by_station: Option<StationRef>,
+    part: RevisionGetPart,
+    units: Vec<RevisionGetUnit>,
+    /// The upload id of the revision image, if any.
+    image_id: Option<Id>,
+    metadata: Map<String, Value>,
+}
+
+/// `parts.revisions.get` — `GET /v2/parts/{part_number}/revisions/{revision_number}`;
+/// both numbers match case-insensitively.
+async fn get_one(
+    State(state): State<AppState>,
+    Path((part_number, number)): Path<(String, String)>,
+    caller: Caller,
+) -> ApiResult<axum::Json<RevisionGetResponse>> {
+    let d = state
+        .db
+        .revision(caller.org_id, part_number.trim(), number.trim())
+        .await?;
+    let r = d.revision;
+    Ok(axum::Json(RevisionGetResponse {
+        created_by_user: r.creator.user(),
+        created_by_station: r.creator.station(),
+        id: r.id,
+        number: r.number,
+        created_at: r.created_at,
+        part: RevisionGetPart {
+            id: r.part_id,
+            number: r.part_number,
+            name: r.part_name,
+        },
+        units: d
+            .units
+            .into_iter()
+            .map(|u| RevisionGetUnit {
+                id: u.id,
+                serial_number: u.serial_number,
+            })
+            .collect(),
+        image_id: r.image_attachment_id,
+        metadata: metadata::rendered(r.metadata.map(|m| m.0)),
+    }))
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct RevisionUpdateRequest {
+    #[serde(default, deserialize_with = "trimmed")]
+    #[validate(custom(function = "revision_number_rule"))]
+    pub number: Option<String>,
+    /// An upload id to use as the image; `""` removes the image.
+    #[serde(default, deserialize_with = "trimmed")]
+    pub image_id: Option<String>,
+    #[serde(default)]
+    #[validate(custom(function = "metadata::patch_rule"))]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `parts.revisions.update` — `PATCH /v2/parts/{part_number}/revisions/{revision_number}`.
+/// User keys only.
+async fn update(
+    State(state): State<AppState>,
+    Path((part_number, number)): Path<(String, String)>,
+    caller: UserCaller,
+    Json(body): Json<RevisionUpdateRequest>,
+) -> ApiResult<axum::Json<IdResponse>> {
+    if body.number.is_none() && body.image_id.is_none() && body.metadata.is_none() {
+        return Err(ApiError::validation(vec![Issue::new(
+            "Nothing to update: send number, image_id or metadata",
+        )]));
+    }
+    let image = match body.image_id.as_deref() {
+        None => None,
+        Some("") => Some(ImageChange::Remove),
+        Some(s) => Some(ImageChange::Set(Id::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "image_id",
+                format!("image_id must be an upload id, got `{s}`"),
+            )
+        })?)),
+    };
+    let changes = RevisionChanges {
+        number: body.number,
+        image,
+        metadata: body.metadata,
+    };
+    let id = state
+        .db
+        .update_revision(caller.org_id, part_number.trim(), number.trim(), changes)
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}
+
+/// `parts.revisions.delete` — `DELETE /v2/parts/{part_number}/revisions/{revision_number}`.
+/// User keys only; refused (409) while units or runs use the revision.
+async fn delete(
+    State(state): State<AppState>,
+    Path((part_number, number)): Path<(String, String)>,
+    caller: UserCaller,
+) -> ApiResult<axum::Json<IdResponse>> {
+    let id = state
+        .db
+        .delete_revision(caller.org_id, part_number.trim(), number.trim())
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}

@@ -1,0 +1,58 @@
+//! Parent/child links (BEHAVIOR.md §2.6): `units.add_child`, `units.remove_child`.
+
+use axum::extract::State;
+use serde::Deserialize;
+use validator::Validate;
+
+use super::serial_number_rule;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Json, Path, Query};
+use crate::routes::IdResponse;
+use crate::values::{check_text, trimmed_required};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct UnitAddChildRequest {
+    #[serde(deserialize_with = "trimmed_required")]
+    #[validate(custom(function = "serial_number_rule"))]
+    pub child_serial_number: String,
+}
+
+/// `units.add_child` — `PUT /v2/units/{serial_number}/children`. Moves the child from any
+/// previous parent; refuses self-links and cycles (400). Stations may link units.
+pub(super) async fn add_child(
+    State(state): State<AppState>,
+    Path(serial): Path<String>,
+    caller: Caller,
+    Json(body): Json<UnitAddChildRequest>,
+) -> ApiResult<axum::Json<IdResponse>> {
+    let id = state
+        .db
+        .add_child(caller.org_id, serial.trim(), &body.child_serial_number)
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnitRemoveChildQuery {
+    child_serial_number: Option<String>,
+}
+
+/// `units.remove_child` — `DELETE /v2/units/{serial_number}/children?child_serial_number=…`.
+/// Removes only the link. Stations may unlink units.
+pub(super) async fn remove_child(
+    State(state): State<AppState>,
+    Path(serial): Path<String>,
+    caller: Caller,
+    Query(q): Query<UnitRemoveChildQuery>,
+) -> ApiResult<axum::Json<IdResponse>> {
+    let child = q.child_serial_number.unwrap_or_default();
+    let child = child.trim();
+    check_text("Child serial number", child, 1, 60)
+        .map_err(|m| ApiError::invalid("child_serial_number", m))?;
+    let id = state
+        .db
+        .remove_child(caller.org_id, serial.trim(), child)
+        .await?;
+    Ok(axum::Json(IdResponse { id }))
+}
