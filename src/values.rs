@@ -267,6 +267,35 @@ pub fn opt_query_ts(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiEr
     }
 }
 
+/// An inclusive upper bound (`created_before`, `started_before`) from a query string: the
+/// last microsecond the value covers at the precision it was written with. Clients
+/// bracket "now" with their own clock truncated to milliseconds (the Rust client sends
+/// `…T12:00:00.123Z`); read as an instant, that bound would exclude a row created at
+/// `.123456` in the same millisecond. A date alone covers the whole day.
+pub fn opt_query_ts_until(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiError> {
+    let Some(ts) = opt_query_ts(field, s)? else {
+        return Ok(None);
+    };
+    let text = s.as_deref().unwrap_or("").trim();
+    let span_us: i64 = match text.find(['T', 't', ' ']) {
+        None => 86_400_000_000,
+        Some(t) => {
+            let time = &text[t + 1..];
+            let digits = time
+                .find('.')
+                .map(|dot| {
+                    time[dot + 1..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .count()
+                })
+                .unwrap_or(0);
+            10i64.pow(6u32.saturating_sub(digits.min(6) as u32))
+        }
+    };
+    Ok(Ts::from_micros(ts.micros() + span_us - 1).or(Some(ts)))
+}
+
 /// Sort direction of list endpoints; default `desc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -402,5 +431,30 @@ mod tests {
             "2024-01-02T03:04:05.000000Z"
         );
         assert!(parse_query_ts("t", "yesterday").is_err());
+    }
+
+    #[test]
+    fn upper_bounds_cover_their_precision() {
+        let until = |s: &str| {
+            opt_query_ts_until("t", &Some(s.to_string()))
+                .unwrap()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            until("2024-01-02T03:04:05.123Z"),
+            "2024-01-02T03:04:05.123999Z"
+        );
+        assert_eq!(until("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05.999999Z");
+        assert_eq!(
+            until("2024-01-02T03:04:05.123456Z"),
+            "2024-01-02T03:04:05.123456Z"
+        );
+        assert_eq!(
+            until("2024-01-02T03:04:05.123456789+00:00"),
+            "2024-01-02T03:04:05.123456Z"
+        );
+        assert_eq!(until("2024-01-02"), "2024-01-02T23:59:59.999999Z");
+        assert!(opt_query_ts_until("t", &None).unwrap().is_none());
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Query};
 use crate::metadata::{self, MetadataFilter};
 use crate::routes::{ListResponse, StationRef, UserRef};
-use crate::values::{id_filter, opt_query_ts, paginate, Page, SortOrder};
+use crate::values::{id_filter, opt_query_ts, opt_query_ts_until, paginate, Page, SortOrder};
 use crate::AppState;
 
 const OUTCOMES: [&str; 5] = ["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"];
@@ -156,11 +156,11 @@ impl UnitListQuery {
             procedure_ids: id_filter(&self.procedure_ids),
             outcomes: self.outcomes.clone(),
             started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts("started_before", &self.started_before)?,
+            started_before: opt_query_ts_until("started_before", &self.started_before)?,
             run_count_min: run_count("run_count_min", &self.run_count_min)?,
             run_count_max: run_count("run_count_max", &self.run_count_max)?,
             created_after: opt_query_ts("created_after", &self.created_after)?,
-            created_before: opt_query_ts("created_before", &self.created_before)?,
+            created_before: opt_query_ts_until("created_before", &self.created_before)?,
             created_by_user_ids: id_filter(&self.created_by_user_ids),
             created_by_station_ids: id_filter(&self.created_by_station_ids),
             exclude_units_with_parent: self.exclude_units_with_parent.unwrap_or(false),
