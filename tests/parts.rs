@@ -705,3 +705,36 @@ async fn other_organizations_parts_are_invisible() {
     assert_eq!(body["name"], json!("SHARED"));
     assert_eq!(body["revisions"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_creates_of_one_number_make_one_part() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let srv_url = srv.url.clone();
+        let key = org.user_key.clone();
+        tasks.push(tokio::spawn(async move {
+            let number = if i % 2 == 0 { "RACE-1" } else { "race-1" };
+            reqwest::Client::new()
+                .post(format!("{srv_url}/api/v2/parts"))
+                .bearer_auth(key)
+                .json(&json!({ "number": number }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+    let r = srv
+        .get("/api/v2/parts?search_query=race", &org.user_key)
+        .await;
+    assert_eq!(ids(&r).len(), 1);
+}

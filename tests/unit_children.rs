@@ -243,3 +243,29 @@ async fn links_stay_within_the_organization() {
         json!("A-PARENT")
     );
 }
+
+#[tokio::test]
+async fn concurrent_opposite_links_never_form_a_cycle() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    for round in 0..5 {
+        let a = format!("A{round}");
+        let b = format!("B{round}");
+        if round == 0 {
+            units(&srv, &org.user_key, &[&a, &b]).await;
+        } else {
+            unit(&srv, &org.user_key, &a, "P", "A").await;
+            unit(&srv, &org.user_key, &b, "P", "A").await;
+        }
+        let (r1, r2) = tokio::join!(
+            add(&srv, &org.user_key, &a, &b),
+            add(&srv, &org.user_key, &b, &a)
+        );
+        let mut statuses = [r1.status, r2.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 400], "exactly one link wins");
+        let pa = parent_of(&srv, &org.user_key, &a).await;
+        let pb = parent_of(&srv, &org.user_key, &b).await;
+        assert!(pa.is_null() != pb.is_null(), "{pa} {pb}");
+    }
+}

@@ -292,6 +292,16 @@ impl Db {
     pub async fn delete_part(&self, org_id: Id, number: &str) -> ApiResult<DeletedPart> {
         let mut tx = self.begin().await?;
         let id = part_id(&mut tx, org_id, number).await?;
+        let lock = for_update(tx.dialect());
+        let revisions: Vec<(Id, Option<Id>)> = tx
+            .fetch_all(
+                Sql::new(format!(
+                    "SELECT id, image_attachment_id FROM revisions WHERE part_id = $1
+                     ORDER BY created_at, id{lock}"
+                ))
+                .bind(id),
+            )
+            .await?;
         let (units,): (i64,) = tx
             .fetch_one(
                 Sql::new(
@@ -322,15 +332,6 @@ impl Db {
                 count_phrase(runs, "run references", "runs reference")
             )));
         }
-        let revisions: Vec<(Id, Option<Id>)> = tx
-            .fetch_all(
-                Sql::new(
-                    "SELECT id, image_attachment_id FROM revisions WHERE part_id = $1
-                     ORDER BY created_at, id",
-                )
-                .bind(id),
-            )
-            .await?;
         tx.execute(Sql::new("DELETE FROM parts WHERE id = $1").bind(id))
             .await?;
         let images: Vec<Id> = revisions.iter().filter_map(|r| r.1).collect();
@@ -343,12 +344,26 @@ impl Db {
     }
 }
 
-/// The id of the organization's part numbered `number` (ci); 404 otherwise.
+/// ` FOR UPDATE` where the backend has row locks: a write transaction that checks a
+/// row's references before changing it keeps concurrent inserts from adding new ones.
+pub fn for_update(dialect: Dialect) -> &'static str {
+    match dialect {
+        // DIALECT: SQLite write transactions are exclusive (BEGIN IMMEDIATE) already.
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    }
+}
+
+/// The id of the organization's part numbered `number` (ci), locked for the rest of the
+/// transaction; 404 otherwise.
 pub async fn part_id(tx: &mut Tx, org_id: Id, number: &str) -> ApiResult<Id> {
+    let lock = for_update(tx.dialect());
     tx.fetch_optional::<(Id,)>(
-        Sql::new("SELECT id FROM parts WHERE org_id = $1 AND number_key = $2")
-            .bind(org_id)
-            .bind(ci_key(number)),
+        Sql::new(format!(
+            "SELECT id FROM parts WHERE org_id = $1 AND number_key = $2{lock}"
+        ))
+        .bind(org_id)
+        .bind(ci_key(number)),
     )
     .await?
     .map(|r| r.0)

@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use super::attachments::mark_linked;
 use super::common::{creator_columns, creator_joins, Creator};
 use super::metadata::{self as meta_sql, MetaTable};
-use super::parts::{count_phrase, part_id, CreatedBy};
+use super::parts::{count_phrase, for_update, part_id, CreatedBy};
 use super::{ci_key, Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
 
@@ -245,8 +245,8 @@ pub async fn insert_revision(
     Ok(id)
 }
 
-/// `(revision id, part id, image id)` of a revision addressed by numbers (ci); 404 when
-/// the part or the revision is unknown.
+/// `(revision id, part id, image id)` of a revision addressed by numbers (ci), locked for
+/// the rest of the transaction; 404 when the part or the revision is unknown.
 async fn find_revision(
     tx: &mut Tx,
     org_id: Id,
@@ -254,11 +254,12 @@ async fn find_revision(
     number: &str,
 ) -> ApiResult<(Id, Id, Option<Id>)> {
     let part = part_id(tx, org_id, part_number).await?;
+    let lock = for_update(tx.dialect());
     tx.fetch_optional(
-        Sql::new(
+        Sql::new(format!(
             "SELECT id, part_id, image_attachment_id FROM revisions
-             WHERE part_id = $1 AND number_key = $2",
-        )
+             WHERE part_id = $1 AND number_key = $2{lock}"
+        ))
         .bind(part)
         .bind(ci_key(number)),
     )
