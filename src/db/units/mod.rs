@@ -16,7 +16,7 @@ use super::common::{creator_columns, creator_joins, Creator};
 use super::metadata::{self as meta_sql, MetaTable};
 use super::parts::CreatedBy;
 use super::revisions::revision_not_found;
-use super::{ci_key, Db, Id, Sql, Ts, Tx};
+use super::{ci_key, Arg, Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
 
 /// A unit with its part, revision, batch, parent and creator.
@@ -260,32 +260,37 @@ impl Db {
             }
         }
 
-        let mut q = Sql::new("UPDATE units SET id = id");
+        let mut sets: Vec<(&str, Arg)> = Vec::new();
         if let Some(s) = &changes.new_serial_number {
-            q.push(", serial_number = ")
-                .push_bind(s.as_str())
-                .push(", serial_key = ")
-                .push_bind(ci_key(s));
+            sets.push(("serial_number", s.as_str().into()));
+            sets.push(("serial_key", ci_key(s).into()));
         }
         if let Some((revision_id, part_id)) = revision {
-            q.push(", revision_id = ")
-                .push_bind(revision_id)
-                .push(", part_id = ")
-                .push_bind(part_id);
+            sets.push(("revision_id", revision_id.into()));
+            sets.push(("part_id", part_id.into()));
         }
         if let Some(b) = batch {
-            q.push(", batch_id = ").push_bind(b);
+            sets.push(("batch_id", b.into()));
         }
         if let Some(s) = &changes.sample {
-            q.push(", sample = ").push_bind(s.as_deref());
+            sets.push(("sample", s.as_deref().into()));
         }
-        q.push(" WHERE id = ").push_bind(id);
-        tx.execute(q)
-            .await
-            .map_err(|e| match &changes.new_serial_number {
-                Some(s) if e.is_unique_violation() => unit_exists(s),
-                _ => e,
-            })?;
+        if !sets.is_empty() {
+            let mut q = Sql::new("UPDATE units SET ");
+            for (i, (col, arg)) in sets.into_iter().enumerate() {
+                q.push(if i == 0 { "" } else { ", " })
+                    .push(col)
+                    .push(" = ")
+                    .push_bind(arg);
+            }
+            q.push(" WHERE id = ").push_bind(id);
+            tx.execute(q)
+                .await
+                .map_err(|e| match &changes.new_serial_number {
+                    Some(s) if e.is_unique_violation() => unit_exists(s),
+                    _ => e,
+                })?;
+        }
         if !changes.attachments.is_empty() {
             link_uploads(&mut tx, org_id, LinkTarget::Unit(id), &changes.attachments).await?;
         }
