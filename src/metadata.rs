@@ -1,44 +1,27 @@
-//! Custom metadata on parts, revisions and units (BEHAVIOR.md §17.2): a flat JSON object
-//! of at most 50 keys whose values are strings, numbers or booleans.
+//! Custom metadata (BEHAVIOR.md §1.7, §17.2): a flat JSON object whose values are strings,
+//! numbers or booleans, at most 50 keys per entity; list filters name at most 5 keys.
 //!
-//! Writes: a create stores the object as given; an update is a PATCH (keys not sent are
-//! kept, a `null` value deletes its key). List filters: the `metadata` query parameter is
-//! a JSON object of at most 5 keys, each a plain value (equality) or an object of
-//! operators — strings `{in: [...]}` / `{contains: "..."}`, numbers
-//! `{gte, lte, gt, lt, eq}`, booleans `{eq: true|false}`. An empty `metadata=` is no
-//! filter (the Python client always sends it).
-
-use std::borrow::Cow;
+//! Writes replace (create) or patch (update: omitted keys kept, `null` deletes a key).
+//! The list filter is the JSON object the clients put in the `metadata` query parameter:
+//! per key either a plain value (equality) or an operator object — strings
+//! `{"in": [...]}` / `{"contains": "..."}` (ci substring), numbers
+//! `{"gte", "lte", "gt", "lt", "eq"}`, booleans `{"eq": true|false}`.
 
 use serde_json::{Map, Value};
 
+use crate::db::{Dialect, Sql};
 use crate::error::ApiError;
+use crate::values::contains_pattern;
 
-/// Most keys one entity may carry.
+/// Most keys one entity's metadata may hold.
 pub const MAX_KEYS: usize = 50;
 /// Most keys one list filter may name.
 pub const MAX_FILTER_KEYS: usize = 5;
-/// Longest key.
-pub const MAX_KEY_LEN: usize = 255;
-/// Longest string value.
-pub const MAX_STRING_LEN: usize = 10_000;
 
-/// `validator` rule for metadata sent on a create: no `null` values (there is nothing
-/// to delete yet).
-pub fn create_rule(m: &Map<String, Value>) -> Result<(), validator::ValidationError> {
-    check(m, false).map_err(rule_error)
-}
+pub type Metadata = Map<String, Value>;
 
-/// `validator` rule for metadata sent on an update: `null` deletes a key.
-pub fn patch_rule(m: &Map<String, Value>) -> Result<(), validator::ValidationError> {
-    check(m, true).map_err(rule_error)
-}
-
-fn rule_error(message: String) -> validator::ValidationError {
-    validator::ValidationError::new("metadata").with_message(Cow::Owned(message))
-}
-
-fn check(m: &Map<String, Value>, allow_null: bool) -> Result<(), String> {
+/// Checks a complete metadata object: at most 50 keys, scalar values only.
+pub fn check(m: &Metadata) -> Result<(), String> {
     if m.len() > MAX_KEYS {
         return Err(format!(
             "Metadata can have at most {MAX_KEYS} keys, got {}",
@@ -49,193 +32,268 @@ fn check(m: &Map<String, Value>, allow_null: bool) -> Result<(), String> {
         if k.trim().is_empty() {
             return Err("Metadata keys cannot be empty".into());
         }
-        if k.chars().count() > MAX_KEY_LEN {
+        if !is_scalar(v) {
             return Err(format!(
-                "Metadata key `{k}` must be at most {MAX_KEY_LEN} characters"
+                "Metadata value of `{k}` must be a string, number or boolean"
             ));
-        }
-        match v {
-            Value::String(s) if s.chars().count() > MAX_STRING_LEN => {
-                return Err(format!(
-                    "Metadata value of `{k}` must be at most {MAX_STRING_LEN} characters"
-                ))
-            }
-            Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
-            Value::Null if allow_null => {}
-            _ => {
-                return Err(format!(
-                    "Metadata value of `{k}` must be a string, number or boolean"
-                ))
-            }
         }
     }
     Ok(())
 }
 
-/// The stored form of create metadata: `None` when nothing was given.
-pub fn stored(m: Option<Map<String, Value>>) -> Option<Value> {
-    m.filter(|m| !m.is_empty()).map(Value::Object)
+/// `check` as a `validator` rule for request DTOs.
+pub fn rule(m: &Metadata) -> Result<(), validator::ValidationError> {
+    check(m).map_err(|msg| {
+        validator::ValidationError::new("metadata").with_message(std::borrow::Cow::Owned(msg))
+    })
 }
 
-/// Applies a PATCH to stored metadata: `null` deletes, anything else sets. Fails when
-/// the result would exceed `MAX_KEYS`.
-pub fn merge(
-    current: Option<Value>,
-    patch: &Map<String, Value>,
-) -> Result<Option<Value>, ApiError> {
-    let mut merged = match current {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
+/// A metadata patch: every value scalar or `null` (which deletes the key). The key limit
+/// is checked on the merged result.
+pub fn patch_rule(m: &Metadata) -> Result<(), validator::ValidationError> {
+    for (k, v) in m {
+        if !(v.is_null() || is_scalar(v)) {
+            return Err(validator::ValidationError::new("metadata").with_message(
+                std::borrow::Cow::Owned(format!(
+                    "Metadata value of `{k}` must be a string, number, boolean or null"
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_scalar(v: &Value) -> bool {
+    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
+/// Applies a patch: `null` deletes the key, anything else sets it. Then checks the result
+/// (400 naming `metadata` when it breaks the rules).
+pub fn merge(current: Option<Metadata>, patch: &Metadata) -> Result<Metadata, ApiError> {
+    let mut out = current.unwrap_or_default();
     for (k, v) in patch {
         if v.is_null() {
-            merged.remove(k);
+            out.remove(k);
         } else {
-            merged.insert(k.clone(), v.clone());
+            out.insert(k.clone(), v.clone());
         }
     }
-    if merged.len() > MAX_KEYS {
-        return Err(ApiError::invalid(
-            "metadata",
-            format!(
-                "Metadata can have at most {MAX_KEYS} keys; this update would leave {}",
-                merged.len()
-            ),
-        ));
-    }
-    Ok((!merged.is_empty()).then_some(Value::Object(merged)))
+    check(&out).map_err(|m| ApiError::invalid("metadata", m))?;
+    Ok(out)
 }
 
-/// Metadata as responses render it: always an object.
-pub fn rendered(stored: Option<Value>) -> Map<String, Value> {
-    match stored {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
-/// A comparison on numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NumOp {
-    Eq,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-}
-
-impl NumOp {
-    pub fn sql(self) -> &'static str {
-        match self {
-            NumOp::Eq => "=",
-            NumOp::Gt => ">",
-            NumOp::Gte => ">=",
-            NumOp::Lt => "<",
-            NumOp::Lte => "<=",
-        }
-    }
-}
-
-/// One condition on one key.
+/// One condition of a metadata list filter.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cond {
-    /// The value is a string equal to one of these.
-    TextIn(Vec<String>),
-    /// The value is a string containing this, case-insensitively.
-    TextContains(String),
-    /// The value is a number comparing so.
-    Number(NumOp, f64),
-    /// The value is this boolean.
-    Bool(bool),
+pub enum Condition {
+    /// String value equal to one of these (exact spelling).
+    TextIn(String, Vec<String>),
+    /// String value containing this text, case-insensitively.
+    TextContains(String, String),
+    /// Numeric value compared with `op` (one of `>=`, `<=`, `>`, `<`, `=`).
+    Number(String, &'static str, f64),
+    /// Boolean value.
+    Bool(String, bool),
 }
 
-/// A parsed `metadata` list filter: every condition must hold.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetadataFilter {
-    pub conds: Vec<(String, Cond)>,
-}
-
-impl MetadataFilter {
-    /// Parses the raw `metadata` query value. Empty → `None`.
-    pub fn parse(raw: Option<&str>) -> Result<Option<MetadataFilter>, ApiError> {
-        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-            return Ok(None);
-        };
-        let bad = |msg: String| ApiError::invalid("metadata", msg);
-        let obj = match serde_json::from_str::<Value>(raw) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(bad("metadata must be a JSON object of key filters".into())),
-        };
-        if obj.is_empty() {
-            return Ok(None);
+/// Parses the `metadata` query parameter. Empty (the Python client sends `metadata=` even
+/// without a filter) or `{}` means no filter.
+pub fn parse_filter(raw: Option<&str>) -> Result<Vec<Condition>, ApiError> {
+    let raw = raw.map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = |m: String| ApiError::invalid("metadata", m);
+    let obj: Metadata = match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(o)) => o,
+        _ => {
+            return Err(bad(
+                "metadata filter must be a JSON object of key → value or operator object".into(),
+            ))
         }
-        if obj.len() > MAX_FILTER_KEYS {
-            return Err(bad(format!(
-                "metadata filters at most {MAX_FILTER_KEYS} keys, got {}",
-                obj.len()
-            )));
-        }
-        let mut conds = Vec::new();
-        for (key, spec) in obj {
-            match spec {
-                Value::Object(ops) => {
-                    if ops.is_empty() {
-                        return Err(bad(format!("metadata filter on `{key}` has no operator")));
-                    }
-                    for (op, v) in ops {
-                        conds.push((key.clone(), operator(&key, &op, v).map_err(bad)?));
-                    }
+    };
+    if obj.len() > MAX_FILTER_KEYS {
+        return Err(bad(format!(
+            "metadata filter can name at most {MAX_FILTER_KEYS} keys, got {}",
+            obj.len()
+        )));
+    }
+    let mut out = Vec::new();
+    for (key, spec) in obj {
+        match spec {
+            Value::String(s) => out.push(Condition::TextIn(key, vec![s])),
+            Value::Bool(b) => out.push(Condition::Bool(key, b)),
+            Value::Number(n) => out.push(Condition::Number(key, "=", number(&n))),
+            Value::Object(ops) if !ops.is_empty() => {
+                for (op, v) in ops {
+                    out.push(operator(&key, &op, v).map_err(bad)?);
                 }
-                plain => conds.push((key.clone(), equality(&key, plain).map_err(bad)?)),
+            }
+            _ => {
+                return Err(bad(format!(
+                    "metadata filter for `{key}` must be a value or a non-empty operator object"
+                )))
             }
         }
-        Ok(Some(MetadataFilter { conds }))
     }
+    Ok(out)
 }
 
-fn equality(key: &str, v: Value) -> Result<Cond, String> {
-    match v {
-        Value::String(s) => Ok(Cond::TextIn(vec![s])),
-        Value::Bool(b) => Ok(Cond::Bool(b)),
-        Value::Number(n) => n
-            .as_f64()
-            .map(|f| Cond::Number(NumOp::Eq, f))
-            .ok_or_else(|| format!("metadata filter on `{key}`: number out of range")),
-        _ => Err(format!(
-            "metadata filter on `{key}` must be a string, number, boolean or operator object"
-        )),
-    }
+fn number(n: &serde_json::Number) -> f64 {
+    n.as_f64().unwrap_or(f64::NAN)
 }
 
-fn operator(key: &str, op: &str, v: Value) -> Result<Cond, String> {
-    let num = |v: &Value| {
-        v.as_f64()
-            .ok_or_else(|| format!("metadata filter `{key}.{op}` needs a number"))
+fn operator(key: &str, op: &str, v: Value) -> Result<Condition, String> {
+    let key = key.to_string();
+    let cmp = match op {
+        "gte" => Some(">="),
+        "lte" => Some("<="),
+        "gt" => Some(">"),
+        "lt" => Some("<"),
+        "eq" => Some("="),
+        _ => None,
     };
-    match op {
-        "eq" => equality(key, v),
-        "gt" => Ok(Cond::Number(NumOp::Gt, num(&v)?)),
-        "gte" => Ok(Cond::Number(NumOp::Gte, num(&v)?)),
-        "lt" => Ok(Cond::Number(NumOp::Lt, num(&v)?)),
-        "lte" => Ok(Cond::Number(NumOp::Lte, num(&v)?)),
-        "contains" => match v {
-            Value::String(s) => Ok(Cond::TextContains(s)),
-            _ => Err(format!("metadata filter `{key}.contains` needs a string")),
-        },
-        "in" => match v {
-            Value::Array(items) => items
+    match (op, v) {
+        ("in", Value::Array(items)) => {
+            let texts: Option<Vec<String>> = items
                 .into_iter()
                 .map(|i| match i {
-                    Value::String(s) => Ok(s),
-                    _ => Err(format!("metadata filter `{key}.in` needs an array of strings")),
+                    Value::String(s) => Some(s),
+                    _ => None,
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Cond::TextIn),
-            _ => Err(format!("metadata filter `{key}.in` needs an array of strings")),
-        },
-        other => Err(format!(
-            "unknown metadata operator `{other}` on `{key}` (use in, contains, eq, gt, gte, lt, lte)"
+                .collect();
+            texts
+                .map(|t| Condition::TextIn(key.clone(), t))
+                .ok_or_else(|| format!("metadata filter `{key}.in` must be an array of strings"))
+        }
+        ("contains", Value::String(s)) => Ok(Condition::TextContains(key, s)),
+        ("eq", Value::Bool(b)) => Ok(Condition::Bool(key, b)),
+        ("eq", Value::String(s)) => Ok(Condition::TextIn(key, vec![s])),
+        (_, Value::Number(n)) if cmp.is_some() => {
+            Ok(Condition::Number(key, cmp.unwrap_or("="), number(&n)))
+        }
+        _ => Err(format!(
+            "metadata filter `{key}.{op}`: unknown operator or wrong value type \
+             (strings: in, contains; numbers: gte, lte, gt, lt, eq; booleans: eq)"
         )),
+    }
+}
+
+/// Appends ` AND …` for every condition, matching on the JSON column `column`
+/// (e.g. `s.metadata`).
+pub fn push_filter(q: &mut Sql, dialect: Dialect, column: &str, conditions: &[Condition]) {
+    for c in conditions {
+        match dialect {
+            // DIALECT: SQLite reads JSON text through json_each (key compared as a value,
+            // so any key spelling works without path escaping); `type` is text, integer,
+            // real, true or false.
+            Dialect::Sqlite => {
+                q.push(" AND EXISTS (SELECT 1 FROM json_each(")
+                    .push(column)
+                    .push(") je WHERE je.key = ")
+                    .push_bind(key_of(c));
+                match c {
+                    Condition::TextIn(_, values) => {
+                        q.push(" AND je.type = 'text' AND je.value IN ");
+                        push_values(q, values);
+                    }
+                    Condition::TextContains(_, s) => {
+                        q.push(" AND je.type = 'text' AND lower(je.value) LIKE ")
+                            .push_bind(contains_pattern(s))
+                            .push(" ESCAPE '\\'");
+                    }
+                    Condition::Number(_, op, n) => {
+                        q.push(" AND je.type IN ('integer', 'real') AND je.value ")
+                            .push(op)
+                            .push(" ")
+                            .push_bind(*n);
+                    }
+                    Condition::Bool(_, b) => {
+                        q.push(if *b {
+                            " AND je.type = 'true'"
+                        } else {
+                            " AND je.type = 'false'"
+                        });
+                    }
+                }
+                q.push(")");
+            }
+            // DIALECT: Postgres reads JSONB with -> / ->>; the CASE keeps the numeric cast
+            // from running on non-numbers.
+            Dialect::Postgres => {
+                let key = key_of(c).to_string();
+                match c {
+                    Condition::TextIn(_, values) => {
+                        q.push(" AND jsonb_typeof(")
+                            .push(column)
+                            .push(" -> ")
+                            .push_bind(key.clone())
+                            .push(") = 'string' AND (")
+                            .push(column)
+                            .push(" ->> ")
+                            .push_bind(key)
+                            .push(") IN ");
+                        push_values(q, values);
+                    }
+                    Condition::TextContains(_, s) => {
+                        q.push(" AND jsonb_typeof(")
+                            .push(column)
+                            .push(" -> ")
+                            .push_bind(key.clone())
+                            .push(") = 'string' AND lower(")
+                            .push(column)
+                            .push(" ->> ")
+                            .push_bind(key)
+                            .push(") LIKE ")
+                            .push_bind(contains_pattern(s))
+                            .push(" ESCAPE '\\'");
+                    }
+                    Condition::Number(_, op, n) => {
+                        q.push(" AND (CASE WHEN jsonb_typeof(")
+                            .push(column)
+                            .push(" -> ")
+                            .push_bind(key.clone())
+                            .push(") = 'number' THEN (")
+                            .push(column)
+                            .push(" ->> ")
+                            .push_bind(key)
+                            .push(")::double precision END) ")
+                            .push(op)
+                            .push(" ")
+                            .push_bind(*n);
+                    }
+                    Condition::Bool(_, b) => {
+                        q.push(" AND (")
+                            .push(column)
+                            .push(" -> ")
+                            .push_bind(key)
+                            .push(") = ")
+                            .push(if *b {
+                                "'true'::jsonb"
+                            } else {
+                                "'false'::jsonb"
+                            });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn key_of(c: &Condition) -> &str {
+    match c {
+        Condition::TextIn(k, _)
+        | Condition::TextContains(k, _)
+        | Condition::Number(k, _, _)
+        | Condition::Bool(k, _) => k,
+    }
+}
+
+/// `(v1, v2, …)`; an empty list matches nothing.
+fn push_values(q: &mut Sql, values: &[String]) {
+    if values.is_empty() {
+        q.push("(NULL)");
+    } else {
+        q.push_tuple(values.iter().map(String::as_str));
     }
 }
 
@@ -244,61 +302,50 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map<String, Value> {
+    fn obj(v: Value) -> Metadata {
         match v {
-            Value::Object(m) => m,
+            Value::Object(o) => o,
             _ => unreachable!(),
         }
     }
 
     #[test]
-    fn values_must_be_scalars() {
-        assert!(create_rule(&map(json!({"a": "x", "b": 1, "c": true}))).is_ok());
-        assert!(create_rule(&map(json!({"a": null}))).is_err());
-        assert!(patch_rule(&map(json!({"a": null}))).is_ok());
-        assert!(create_rule(&map(json!({"a": [1]}))).is_err());
-        assert!(create_rule(&map(json!({"a": {"b": 1}}))).is_err());
-        assert!(create_rule(&map(json!({"": 1}))).is_err());
-        let many: Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!(i))).collect();
-        assert!(create_rule(&many).is_err());
+    fn values_must_be_scalars_and_keys_bounded() {
+        assert!(check(&obj(json!({"a": "x", "b": 1.5, "c": true}))).is_ok());
+        assert!(check(&obj(json!({"a": [1]}))).unwrap_err().contains("`a`"));
+        assert!(check(&obj(json!({"a": null}))).is_err());
+        let many: Metadata = (0..51).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert!(check(&many).unwrap_err().contains("50"));
     }
 
     #[test]
-    fn patches_upsert_and_delete() {
-        let merged = merge(
-            Some(json!({"a": 1, "b": "x"})),
-            &map(json!({"a": null, "c": true})),
-        )
-        .unwrap();
-        assert_eq!(merged, Some(json!({"b": "x", "c": true})));
-        assert_eq!(merge(None, &map(json!({"a": null}))).unwrap(), None);
-        let full: Map<String, Value> = (0..50).map(|i| (format!("k{i}"), json!(i))).collect();
-        assert!(merge(Some(Value::Object(full)), &map(json!({"new": 1}))).is_err());
+    fn patches_set_and_delete() {
+        let cur = obj(json!({"a": 1, "b": "x"}));
+        let out = merge(Some(cur), &obj(json!({"a": null, "c": false}))).unwrap();
+        assert_eq!(Value::Object(out), json!({"b": "x", "c": false}));
+        let full: Metadata = (0..50).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert!(merge(Some(full), &obj(json!({"extra": 1}))).is_err());
     }
 
     #[test]
     fn filters_parse() {
-        assert_eq!(MetadataFilter::parse(Some("")).unwrap(), None);
-        assert_eq!(MetadataFilter::parse(None).unwrap(), None);
-        assert_eq!(MetadataFilter::parse(Some("{}")).unwrap(), None);
-        let f = MetadataFilter::parse(Some(
-            r#"{"fw": {"in": ["1.0", "1.1"]}, "temp": {"gte": 20, "lt": 30}, "ok": true}"#,
+        assert!(parse_filter(None).unwrap().is_empty());
+        assert!(parse_filter(Some("")).unwrap().is_empty());
+        assert!(parse_filter(Some("{}")).unwrap().is_empty());
+        let c = parse_filter(Some(
+            r#"{"loc": {"in": ["A", "B"]}, "n": {"gte": 2, "lt": 5}, "ok": {"eq": true}, "s": "x"}"#,
         ))
-        .unwrap()
         .unwrap();
-        assert!(f
-            .conds
-            .contains(&("fw".into(), Cond::TextIn(vec!["1.0".into(), "1.1".into()]))));
-        assert!(f
-            .conds
-            .contains(&("temp".into(), Cond::Number(NumOp::Gte, 20.0))));
-        assert!(f
-            .conds
-            .contains(&("temp".into(), Cond::Number(NumOp::Lt, 30.0))));
-        assert!(f.conds.contains(&("ok".into(), Cond::Bool(true))));
-        assert!(MetadataFilter::parse(Some("nope")).is_err());
-        assert!(MetadataFilter::parse(Some(r#"{"a": {"like": "x"}}"#)).is_err());
-        assert!(MetadataFilter::parse(Some(r#"{"a": {"gt": "x"}}"#)).is_err());
-        assert!(MetadataFilter::parse(Some(r#"{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}"#)).is_err());
+        assert_eq!(c.len(), 5);
+        assert!(c.contains(&Condition::TextIn(
+            "loc".into(),
+            vec!["A".into(), "B".into()]
+        )));
+        assert!(c.contains(&Condition::Number("n".into(), ">=", 2.0)));
+        assert!(c.contains(&Condition::Bool("ok".into(), true)));
+        assert!(c.contains(&Condition::TextIn("s".into(), vec!["x".into()])));
+        assert!(parse_filter(Some("nope")).is_err());
+        assert!(parse_filter(Some(r#"{"a": {"near": 1}}"#)).is_err());
+        assert!(parse_filter(Some(r#"{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1}"#)).is_err());
     }
 }

@@ -267,33 +267,37 @@ pub fn opt_query_ts(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiEr
     }
 }
 
-/// An inclusive upper bound (`created_before`, `started_before`) from a query string: the
-/// last microsecond the value covers at the precision it was written with. Clients
-/// bracket "now" with their own clock truncated to milliseconds (the Rust client sends
-/// `…T12:00:00.123Z`); read as an instant, that bound would exclude a row created at
-/// `.123456` in the same millisecond. A date alone covers the whole day.
-pub fn opt_query_ts_until(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiError> {
-    let Some(ts) = opt_query_ts(field, s)? else {
+/// Optional inclusive upper bound (`created_before`, …) from a query string. A value given
+/// coarser than microseconds covers the whole of its last unit: `…:05.123Z` admits a row
+/// created at `…:05.123456Z`.
+// COMPAT: clients bracket "now" with their own clock and send it truncated to milliseconds
+// (the Rust client always does), so a row created in the same millisecond as the bracket
+// must still match.
+pub fn opt_query_ts_upper(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiError> {
+    let Some(text) = s.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let text = s.as_deref().unwrap_or("").trim();
-    let span_us: i64 = match text.find(['T', 't', ' ']) {
-        None => 86_400_000_000,
-        Some(t) => {
-            let time = &text[t + 1..];
-            let digits = time
-                .find('.')
-                .map(|dot| {
-                    time[dot + 1..]
-                        .chars()
-                        .take_while(char::is_ascii_digit)
-                        .count()
-                })
-                .unwrap_or(0);
-            10i64.pow(6u32.saturating_sub(digits.min(6) as u32))
-        }
-    };
-    Ok(Ts::from_micros(ts.micros() + span_us - 1).or(Some(ts)))
+    let ts = parse_query_ts(field, text)?;
+    Ok(Some(
+        Ts::from_micros(ts.micros().saturating_add(upper_slack_micros(text))).unwrap_or(ts),
+    ))
+}
+
+/// Microseconds to add to a timestamp written at `text`'s precision to reach the last
+/// microsecond it stands for.
+fn upper_slack_micros(text: &str) -> i64 {
+    if !text.contains(':') {
+        // A date alone: the whole day.
+        return 86_400_000_000 - 1;
+    }
+    let digits = text.split_once('.').map_or(0, |(_, f)| {
+        f.chars().take_while(char::is_ascii_digit).count()
+    });
+    if digits >= 6 {
+        0
+    } else {
+        10i64.pow(6 - digits as u32) - 1
+    }
 }
 
 /// Sort direction of list endpoints; default `desc`.
@@ -435,26 +439,27 @@ mod tests {
 
     #[test]
     fn upper_bounds_cover_their_precision() {
-        let until = |s: &str| {
-            opt_query_ts_until("t", &Some(s.to_string()))
+        let upper = |s: &str| {
+            opt_query_ts_upper("t", &Some(s.to_string()))
                 .unwrap()
                 .unwrap()
                 .to_string()
         };
         assert_eq!(
-            until("2024-01-02T03:04:05.123Z"),
+            upper("2024-01-02T03:04:05.123Z"),
             "2024-01-02T03:04:05.123999Z"
         );
-        assert_eq!(until("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05.999999Z");
+        assert_eq!(upper("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05.999999Z");
         assert_eq!(
-            until("2024-01-02T03:04:05.123456Z"),
+            upper("2024-01-02T03:04:05.123456Z"),
             "2024-01-02T03:04:05.123456Z"
         );
         assert_eq!(
-            until("2024-01-02T03:04:05.123456789+00:00"),
+            upper("2024-01-02T03:04:05.1234567Z"),
             "2024-01-02T03:04:05.123456Z"
         );
-        assert_eq!(until("2024-01-02"), "2024-01-02T23:59:59.999999Z");
-        assert!(opt_query_ts_until("t", &None).unwrap().is_none());
+        assert_eq!(upper("2024-01-02"), "2024-01-02T23:59:59.999999Z");
+        assert_eq!(opt_query_ts_upper("t", &None).unwrap(), None);
+        assert!(opt_query_ts_upper("t", &Some("soon".into())).is_err());
     }
 }

@@ -146,6 +146,12 @@ async fn every_error_row() {
     let r = add(&srv, &org.user_key, "", "B").await;
     assert!(r.status == 404 || r.status == 400, "{}", r.status);
     assert_error_envelope(&r);
+    let r = srv.get("/api/v2/units//children", &org.user_key).await;
+    r.expect(404);
+    // Other methods on the route: a JSON 405 naming what is allowed.
+    let r = srv.get("/api/v2/units/A/children", &org.user_key).await;
+    r.expect(405);
+    assert!(r.headers.get("allow").is_some(), "{:?}", r.headers);
     // Self link: 400.
     let r = add(&srv, &org.user_key, "A", "a").await;
     r.expect(400);

@@ -1,12 +1,12 @@
-//! Metadata in SQL: list filters and PATCH merges on the `metadata` column of parts,
-//! revisions and units (rules in `crate::metadata`).
+//! Stored metadata of parts, revisions and units (rules and list filters in
+//! `crate::metadata`): how it is written, patched and read back.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use sqlx::types::Json;
 
 use super::{Dialect, Id, Sql, Tx};
 use crate::error::ApiResult;
-use crate::metadata::{merge, Cond, MetadataFilter};
-use crate::values::contains_pattern;
+use crate::metadata::{merge, Metadata};
 
 /// A table whose rows carry metadata.
 #[derive(Debug, Clone, Copy)]
@@ -26,94 +26,22 @@ impl MetaTable {
     }
 }
 
-/// Appends ` AND <condition>` for every condition of `filter` on the JSON column `col`.
-pub fn push_filter(q: &mut Sql, dialect: Dialect, col: &str, filter: &MetadataFilter) {
-    for (key, cond) in &filter.conds {
-        q.push(" AND ");
-        match dialect {
-            // DIALECT: SQLite reads JSON text through json_each (no path escaping of keys);
-            // `type` is 'text', 'integer', 'real', 'true' or 'false' for scalars.
-            Dialect::Sqlite => {
-                q.push(&format!(
-                    "EXISTS (SELECT 1 FROM json_each({col}) j WHERE j.key = "
-                ))
-                .push_bind(key.as_str());
-                match cond {
-                    Cond::TextIn(values) => {
-                        q.push(" AND j.type = 'text' AND j.value IN ")
-                            .push_tuple(values.iter().map(String::as_str));
-                    }
-                    Cond::TextContains(s) => {
-                        q.push(" AND j.type = 'text' AND lower(j.value) LIKE ")
-                            .push_bind(contains_pattern(s))
-                            .push(" ESCAPE '\\'");
-                    }
-                    Cond::Number(op, v) => {
-                        q.push(" AND j.type IN ('integer', 'real') AND j.value ")
-                            .push(op.sql())
-                            .push(" ")
-                            .push_bind(*v);
-                    }
-                    Cond::Bool(b) => {
-                        q.push(if *b {
-                            " AND j.type = 'true'"
-                        } else {
-                            " AND j.type = 'false'"
-                        });
-                    }
-                }
-                q.push(")");
-            }
-            // DIALECT: Postgres jsonb operators. The CASE guards the numeric cast: AND
-            // does not promise evaluation order.
-            Dialect::Postgres => match cond {
-                Cond::TextIn(values) => {
-                    q.push(&format!("(jsonb_typeof({col} -> "))
-                        .push_bind(key.as_str())
-                        .push(&format!(") = 'string' AND ({col} ->> "))
-                        .push_bind(key.as_str())
-                        .push(") IN ")
-                        .push_tuple(values.iter().map(String::as_str))
-                        .push(")");
-                }
-                Cond::TextContains(s) => {
-                    q.push(&format!("(jsonb_typeof({col} -> "))
-                        .push_bind(key.as_str())
-                        .push(&format!(") = 'string' AND lower({col} ->> "))
-                        .push_bind(key.as_str())
-                        .push(") LIKE ")
-                        .push_bind(contains_pattern(s))
-                        .push(" ESCAPE '\\')");
-                }
-                Cond::Number(op, v) => {
-                    q.push(&format!("(CASE WHEN jsonb_typeof({col} -> "))
-                        .push_bind(key.as_str())
-                        .push(&format!(") = 'number' THEN ({col} ->> "))
-                        .push_bind(key.as_str())
-                        .push(")::double precision END) ")
-                        .push(op.sql())
-                        .push(" ")
-                        .push_bind(*v);
-                }
-                Cond::Bool(b) => {
-                    q.push(&format!("(jsonb_typeof({col} -> "))
-                        .push_bind(key.as_str())
-                        .push(&format!(") = 'boolean' AND ({col} ->> "))
-                        .push_bind(key.as_str())
-                        .push(if *b { ") = 'true')" } else { ") = 'false')" });
-                }
-            },
-        }
+/// The column value for metadata given on a create: NULL when nothing was given.
+pub fn stored(m: Option<Metadata>) -> Option<Value> {
+    m.filter(|m| !m.is_empty()).map(Value::Object)
+}
+
+/// Stored metadata as responses show it: always an object.
+pub fn object(stored: Option<Json<Value>>) -> Metadata {
+    match stored {
+        Some(Json(Value::Object(m))) => m,
+        _ => Metadata::new(),
     }
 }
 
-/// Applies a metadata PATCH (`null` deletes a key) to row `id` of `table`, inside `tx`.
-pub async fn patch(
-    tx: &mut Tx,
-    table: MetaTable,
-    id: Id,
-    changes: &Map<String, Value>,
-) -> ApiResult<()> {
+/// Applies a metadata PATCH (`null` deletes a key) to row `id` of `table`, inside `tx`;
+/// 400 when the result would break the rules (more than 50 keys).
+pub async fn patch(tx: &mut Tx, table: MetaTable, id: Id, changes: &Metadata) -> ApiResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -122,7 +50,7 @@ pub async fn patch(
         Dialect::Sqlite => "",
         Dialect::Postgres => " FOR UPDATE",
     };
-    let (current,): (Option<sqlx::types::Json<Value>>,) = tx
+    let (current,): (Option<Json<Value>>,) = tx
         .fetch_one(
             Sql::new(format!(
                 "SELECT metadata FROM {} WHERE id = $1{lock}",
@@ -131,7 +59,8 @@ pub async fn patch(
             .bind(id),
         )
         .await?;
-    let merged = merge(current.map(|j| j.0), changes)?;
+    let current = Some(object(current)).filter(|m| !m.is_empty());
+    let merged = stored(Some(merge(current, changes)?));
     tx.execute(
         Sql::new(format!(
             "UPDATE {} SET metadata = $1 WHERE id = $2",

@@ -1,7 +1,7 @@
 //! Parts: part numbers (unique ci per organization) with a display name, metadata and
 //! their revisions.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
@@ -10,7 +10,7 @@ use super::metadata::{self as meta_sql, MetaTable};
 use super::revisions::{delete_images, insert_revision};
 use super::{ci_key, Db, Dialect, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
-use crate::metadata::MetadataFilter;
+use crate::metadata::{self, Condition, Metadata};
 use crate::values::{contains_pattern, Page, SortOrder};
 
 /// Who creates a row: `(created_by_user_id, created_by_station_id)`.
@@ -54,7 +54,8 @@ pub struct PartFilter {
     pub search_query: Option<String>,
     /// Parts with runs under these procedures; `Some(empty)` matches nothing.
     pub procedure_ids: Option<Vec<Id>>,
-    pub metadata: Option<MetadataFilter>,
+    /// Metadata conditions (none = no filter).
+    pub metadata: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,7 +70,7 @@ pub enum PartSort {
 pub struct PartChanges {
     pub new_number: Option<String>,
     pub name: Option<String>,
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
 }
 
 /// What `PATCH /v2/parts/{number}` answers.
@@ -209,9 +210,7 @@ impl Db {
                 .push(")");
             }
         }
-        if let Some(m) = &filter.metadata {
-            meta_sql::push_filter(&mut q, dialect, "p.metadata", m);
-        }
+        metadata::push_filter(&mut q, dialect, "p.metadata", &filter.metadata);
         let key = match sort {
             PartSort::Name => text_sort(dialect, "lower(p.name)"),
             PartSort::Number => text_sort(dialect, "p.number_key"),

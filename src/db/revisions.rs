@@ -1,7 +1,7 @@
 //! Revisions: the versions of a part (number unique ci within the part) that units are
 //! built to, with an optional image and metadata.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
@@ -11,6 +11,7 @@ use super::metadata::{self as meta_sql, MetaTable};
 use super::parts::{count_phrase, for_update, part_id, CreatedBy};
 use super::{ci_key, Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
+use crate::metadata::Metadata;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct RevisionRow {
@@ -48,7 +49,7 @@ pub enum ImageChange {
 pub struct RevisionChanges {
     pub number: Option<String>,
     pub image: Option<ImageChange>,
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
 }
 
 impl Db {

@@ -13,7 +13,7 @@ use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Json, Path, Query, UserCaller};
 use crate::values::{
-    id_filter, opt_query_ts, opt_query_ts_until, paginate, text_rule, trimmed_required, Page,
+    id_filter, opt_query_ts, opt_query_ts_upper, paginate, text_rule, trimmed_required, Page,
     SortOrder,
 };
 use crate::AppState;
@@ -126,7 +126,7 @@ async fn list(
         ids: id_filter(&q.ids),
         numbers: trimmed(q.numbers),
         created_after: opt_query_ts("created_after", &q.created_after)?,
-        created_before: opt_query_ts_until("created_before", &q.created_before)?,
+        created_before: opt_query_ts_upper("created_before", &q.created_before)?,
         search_query: q.search_query.filter(|s| !s.is_empty()),
         part_numbers: trimmed(q.part_numbers),
         revision_numbers: trimmed(q.revision_numbers),

@@ -6,16 +6,16 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use validator::Validate;
 
 use super::{IdResponse, ListResponse, StationRef, UserRef};
 use crate::db::common::created_by;
+use crate::db::metadata as db_metadata;
 use crate::db::parts::{NewPart, PartChanges, PartFilter, PartRevisionRow, PartSort};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue};
 use crate::extract::{Caller, Json, Path, Query, UserCaller};
-use crate::metadata::{self, MetadataFilter};
+use crate::metadata::{self, Metadata};
 use crate::values::{id_filter, paginate, text_rule, trimmed, trimmed_required, Page, SortOrder};
 use crate::AppState;
 
@@ -57,8 +57,8 @@ pub struct PartCreateRequest {
     #[validate(custom(function = "revision_number_rule"))]
     pub revision_number: Option<String>,
     #[serde(default)]
-    #[validate(custom(function = "metadata::create_rule"))]
-    pub metadata: Option<Map<String, Value>>,
+    #[validate(custom(function = "metadata::rule"))]
+    pub metadata: Option<Metadata>,
 }
 
 /// `parts.create` — `POST /v2/parts`. Stations may create parts.
@@ -75,7 +75,7 @@ async fn create(
         number: body.number,
         name,
         revision_number: body.revision_number,
-        metadata: metadata::stored(body.metadata),
+        metadata: db_metadata::stored(body.metadata),
     };
     let id = state
         .db
@@ -119,7 +119,7 @@ pub struct PartListItem {
     created_at: Ts,
     revisions: Vec<PartListRevision>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Map<String, Value>>,
+    metadata: Option<Metadata>,
 }
 
 /// `parts.list` — `GET /v2/parts`, newest first by default.
@@ -132,7 +132,7 @@ async fn list(
     let filter = PartFilter {
         search_query: q.search_query.filter(|s| !s.is_empty()),
         procedure_ids: id_filter(&q.procedure_ids),
-        metadata: MetadataFilter::parse(q.metadata.as_deref())?,
+        metadata: metadata::parse_filter(q.metadata.as_deref())?,
     };
     let sort = match q.sort_by {
         Some(PartListSortBy::Name) => PartSort::Name,
@@ -164,7 +164,7 @@ async fn list(
                     number: r.number,
                 })
                 .collect(),
-            metadata: include_metadata.then(|| metadata::rendered(p.metadata.map(|m| m.0))),
+            metadata: include_metadata.then(|| db_metadata::object(p.metadata)),
             id: p.id,
             number: p.number,
             name: p.name,
@@ -198,7 +198,7 @@ pub struct PartGetResponse {
     revisions: Vec<PartGetRevision>,
     created_by_user: Option<UserRef>,
     created_by_station: Option<StationRef>,
-    metadata: Map<String, Value>,
+    metadata: Metadata,
 }
 
 /// `parts.get` — `GET /v2/parts/{number}`; the number matches case-insensitively.
@@ -225,7 +225,7 @@ async fn get_one(
                 created_at: r.created_at,
             })
             .collect(),
-        metadata: metadata::rendered(p.metadata.map(|m| m.0)),
+        metadata: db_metadata::object(p.metadata),
     }))
 }
 
@@ -239,7 +239,7 @@ pub struct PartUpdateRequest {
     pub name: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,17 +4,17 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use validator::Validate;
 
 use super::parts::revision_number_rule;
 use super::{IdResponse, StationRef, UserRef};
 use crate::db::common::created_by;
+use crate::db::metadata as db_metadata;
 use crate::db::revisions::{ImageChange, RevisionChanges};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue};
 use crate::extract::{Caller, Json, Path, UserCaller};
-use crate::metadata;
+use crate::metadata::{self, Metadata};
 use crate::values::{trimmed, trimmed_required};
 use crate::AppState;
 
@@ -33,8 +33,8 @@ pub struct RevisionCreateRequest {
     #[validate(custom(function = "revision_number_rule"))]
     pub number: String,
     #[serde(default)]
-    #[validate(custom(function = "metadata::create_rule"))]
-    pub metadata: Option<Map<String, Value>>,
+    #[validate(custom(function = "metadata::rule"))]
+    pub metadata: Option<Metadata>,
 }
 
 /// `parts.revisions.create` — `POST /v2/parts/{part_number}/revisions`. Stations may
@@ -51,7 +51,7 @@ async fn create(
             caller.org_id,
             part_number.trim(),
             &body.number,
-            metadata::stored(body.metadata),
+            db_metadata::stored(body.metadata),
             created_by(&caller),
         )
         .await?;
@@ -82,7 +82,7 @@ pub struct RevisionGetResponse {
     units: Vec<RevisionGetUnit>,
     /// The upload id of the revision image, if any.
     image_id: Option<Id>,
-    metadata: Map<String, Value>,
+    metadata: Metadata,
 }
 
 /// `parts.revisions.get` — `GET /v2/parts/{part_number}/revisions/{revision_number}`;
@@ -117,7 +117,7 @@ async fn get_one(
             })
             .collect(),
         image_id: r.image_attachment_id,
-        metadata: metadata::rendered(r.metadata.map(|m| m.0)),
+        metadata: db_metadata::object(r.metadata),
     }))
 }
 
@@ -131,7 +131,7 @@ pub struct RevisionUpdateRequest {
     pub image_id: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
 }
 
 /// `parts.revisions.update` — `PATCH /v2/parts/{part_number}/revisions/{revision_number}`.

@@ -4,11 +4,10 @@
 use sqlx::FromRow;
 
 use super::{unit_joins, unit_select, UnitRow};
-use crate::db::metadata::push_filter;
 use crate::db::parts::text_sort;
 use crate::db::{ci_key, Db, Id, Sql, Ts};
 use crate::error::ApiResult;
-use crate::metadata::MetadataFilter;
+use crate::metadata::{push_filter, Condition};
 use crate::values::{contains_pattern, Page, SortOrder};
 
 /// How many children a list item shows.
@@ -67,7 +66,7 @@ pub struct UnitFilter {
     pub exclude_units_with_parent: bool,
     pub samples: Vec<SampleFilter>,
     pub search_query: Option<String>,
-    pub metadata: Option<MetadataFilter>,
+    pub metadata: Vec<Condition>,
 }
 
 impl UnitFilter {
@@ -212,9 +211,7 @@ impl Db {
                 q.push(&format!(") {op} ")).push_bind(n);
             }
         }
-        if let Some(m) = &f.metadata {
-            push_filter(&mut q, dialect, "u.metadata", m);
-        }
+        push_filter(&mut q, dialect, "u.metadata", &f.metadata);
 
         let dir = order.sql();
         // Units without runs sort as the oldest: first ascending, last descending, so

@@ -6,7 +6,7 @@ mod list;
 
 pub use list::{ListedUnitRow, SampleFilter, UnitChildRow, UnitFilter, UnitSort};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
@@ -18,6 +18,7 @@ use super::parts::CreatedBy;
 use super::revisions::revision_not_found;
 use super::{ci_key, Arg, Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
+use crate::metadata::Metadata;
 
 /// A unit with its part, revision, batch, parent and creator.
 #[derive(Debug, Clone, FromRow)]
@@ -92,7 +93,7 @@ pub struct UnitChanges {
     pub attachments: Vec<Id>,
     /// `Some(None)` clears the sample flag (a production unit).
     pub sample: Option<Option<String>>,
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
 }
 
 const RELATED_COLUMNS: &str = "u.id, u.serial_number,
@@ -360,6 +361,9 @@ async fn unit_ids(tx: &mut Tx, org_id: Id, serial: &str) -> ApiResult<(Id, Id)> 
 }
 
 pub fn unit_not_found(serial: &str) -> ApiError {
+    if serial.is_empty() {
+        return ApiError::not_found("Unit not found");
+    }
     ApiError::not_found(format!("Unit {serial} not found"))
 }
 

@@ -1,6 +1,8 @@
 //! Parent/child links (BEHAVIOR.md §2.6): `units.add_child`, `units.remove_child`.
 
 use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use validator::Validate;
 
@@ -55,4 +57,18 @@ pub(super) async fn remove_child(
         .remove_child(caller.org_id, serial.trim(), child)
         .await?;
     Ok(axum::Json(IdResponse { id }))
+}
+
+/// Any other method on the children route. The router matches an empty serial
+/// (`/v2/units//children`): that names no unit, 404; otherwise the usual 405 (the
+/// error backstop renders it as JSON).
+pub(super) async fn other_method(Path(serial): Path<String>) -> Response {
+    if serial.trim().is_empty() {
+        return ApiError::not_found("Unit not found").into_response();
+    }
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "PUT,DELETE")],
+    )
+        .into_response()
 }

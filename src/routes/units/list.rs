@@ -4,16 +4,16 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::{UnitBatchRef, UnitPart, UnitProcedureRef};
+use crate::db::metadata as db_metadata;
 use crate::db::units::{ListedUnitRow, SampleFilter, UnitChildRow, UnitFilter, UnitSort};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Query};
-use crate::metadata::{self, MetadataFilter};
+use crate::metadata::{self, Metadata};
 use crate::routes::{ListResponse, StationRef, UserRef};
-use crate::values::{id_filter, opt_query_ts, opt_query_ts_until, paginate, Page, SortOrder};
+use crate::values::{id_filter, opt_query_ts, opt_query_ts_upper, paginate, Page, SortOrder};
 use crate::AppState;
 
 const OUTCOMES: [&str; 5] = ["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"];
@@ -113,7 +113,7 @@ pub struct UnitListItem {
     parent: Option<UnitListParent>,
     last_run: Option<UnitListLastRun>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Map<String, Value>>,
+    metadata: Option<Metadata>,
 }
 
 fn run_count(field: &str, raw: &Option<String>) -> ApiResult<Option<i64>> {
@@ -156,11 +156,11 @@ impl UnitListQuery {
             procedure_ids: id_filter(&self.procedure_ids),
             outcomes: self.outcomes.clone(),
             started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts_until("started_before", &self.started_before)?,
+            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
             run_count_min: run_count("run_count_min", &self.run_count_min)?,
             run_count_max: run_count("run_count_max", &self.run_count_max)?,
             created_after: opt_query_ts("created_after", &self.created_after)?,
-            created_before: opt_query_ts_until("created_before", &self.created_before)?,
+            created_before: opt_query_ts_upper("created_before", &self.created_before)?,
             created_by_user_ids: id_filter(&self.created_by_user_ids),
             created_by_station_ids: id_filter(&self.created_by_station_ids),
             exclude_units_with_parent: self.exclude_units_with_parent.unwrap_or(false),
@@ -175,7 +175,7 @@ impl UnitListQuery {
                 })
                 .collect(),
             search_query: self.search_query.clone().filter(|s| !s.is_empty()),
-            metadata: MetadataFilter::parse(self.metadata.as_deref())?,
+            metadata: metadata::parse_filter(self.metadata.as_deref())?,
         })
     }
 }
@@ -256,7 +256,7 @@ fn item(
             })
             .collect(),
         last_run,
-        metadata: include_metadata.then(|| metadata::rendered(u.metadata.clone().map(|m| m.0))),
+        metadata: include_metadata.then(|| db_metadata::object(u.metadata.clone())),
         id: u.id,
         serial_number: u.serial_number,
         created_at: u.created_at,

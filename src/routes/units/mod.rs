@@ -9,18 +9,18 @@ use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::Router;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
 use validator::Validate;
 
 use super::attachments::{download_url, public_base};
 use super::parts::{part_number_rule, revision_number_rule};
 use super::{IdResponse, IdsResponse, StationRef, UserRef};
 use crate::db::common::created_by;
+use crate::db::metadata as db_metadata;
 use crate::db::units::{NewUnit, RelatedUnitRow, UnitChanges, UnitRow};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
 use crate::extract::{Caller, Json, Path, Query, UserCaller};
-use crate::metadata;
+use crate::metadata::{self, Metadata};
 use crate::values::{iso_duration, text_rule, trimmed, trimmed_required};
 use crate::AppState;
 
@@ -30,7 +30,9 @@ pub fn routes() -> Router<AppState> {
         .route("/units/{serial_number}", get(get_one).patch(update))
         .route(
             "/units/{serial_number}/children",
-            put(children::add_child).delete(children::remove_child),
+            put(children::add_child)
+                .delete(children::remove_child)
+                .fallback(children::other_method),
         )
 }
 
@@ -82,8 +84,8 @@ pub struct UnitCreateRequest {
     #[serde(default)]
     pub sample: Option<UnitSample>,
     #[serde(default)]
-    #[validate(custom(function = "metadata::create_rule"))]
-    pub metadata: Option<Map<String, Value>>,
+    #[validate(custom(function = "metadata::rule"))]
+    pub metadata: Option<Metadata>,
 }
 
 /// `units.create` — `POST /v2/units`. The part and revision must exist; stations may
@@ -98,7 +100,7 @@ async fn create(
         part_number: body.part_number,
         revision_number: body.revision_number,
         sample: body.sample.map(|s| s.as_str().to_string()),
-        metadata: metadata::stored(body.metadata),
+        metadata: db_metadata::stored(body.metadata),
     };
     let id = state
         .db
@@ -214,7 +216,7 @@ pub struct UnitGetResponse {
     children: Vec<UnitGetRelated>,
     created_during: Option<UnitCreatedDuring>,
     attachments: Vec<UnitAttachment>,
-    metadata: Map<String, Value>,
+    metadata: Metadata,
 }
 
 /// `units.get` — `GET /v2/units/{serial_number}`; the serial matches case-insensitively.
@@ -261,7 +263,7 @@ async fn get_one(
         serial_number: u.serial_number,
         created_at: u.created_at,
         sample: u.sample,
-        metadata: metadata::rendered(u.metadata.map(|m| m.0)),
+        metadata: db_metadata::object(u.metadata),
     }))
 }
 
@@ -286,7 +288,7 @@ pub struct UnitUpdateRequest {
     pub sample: Option<Option<UnitSample>>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Metadata>,
 }
 
 impl UnitUpdateRequest {
