@@ -126,6 +126,9 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(
             middleware::json_errors::panic_response,
         ))
+        .layer(axum::middleware::from_fn(
+            middleware::connection::close_for_rust_client,
+        ))
         .with_state(state)
 }
 

@@ -2,5 +2,6 @@
 //! backstop, and panic handling.
 
 pub mod auth;
+pub mod connection;
 pub mod json_errors;
 pub mod rate_limit;
