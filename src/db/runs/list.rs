@@ -1,14 +1,19 @@
 //! Listing runs (BEHAVIOR.md §1.4) and the run filters that the phase, measurement and
 //! log lists share.
 //!
-//! Built for large tables: filters on natural keys (serials, part, revision, batch
-//! numbers, version tags) are resolved through their small tables in subqueries, so the
-//! runs table is reached through `runs_unit_started`, `runs_revision`, `runs_batch`,
-//! `runs_version` or `runs_procedure_started`; unfiltered pages walk the index of the
-//! sort key (`runs_org_started`, `runs_org_created`, `runs_org_duration`,
-//! `runs_org_outcome_started`) and stop after one page.
+//! Built for large tables (checked with `tests/runs_plans.rs` on a million runs):
+//! - unfiltered pages walk the index of the sort key (`runs_org_started`,
+//!   `runs_org_created`, `runs_org_duration`, `runs_org_outcome_started`) and stop after
+//!   one page;
+//! - sorts on the unit, part or revision drive the join from those tables' unique
+//!   indexes into `runs_unit_started` / `runs_revision`, which again streams in order;
+//! - filters on natural keys (serials, part, revision, batch numbers, version tags) are
+//!   resolved through their small tables in subqueries and reach the runs through
+//!   `runs_unit_started`, `runs_revision`, `runs_batch`, `runs_version` or
+//!   `runs_procedure_started` (each `(key, started_at, id)`, so one value streams in
+//!   start order), bounded by the number of matching runs rather than by the table.
 
-use super::read::{RunRow, RUN_COLUMNS, RUN_JOINS};
+use super::read::{RunRow, RUN_COLUMNS};
 use crate::db::{ci_key, Db, Dialect, Id, Sql, Ts};
 use crate::error::ApiResult;
 use crate::values::{contains_pattern, like_escape, Page, SortOrder};
@@ -83,16 +88,79 @@ pub enum RunSort {
 }
 
 impl RunSort {
+    /// The order: the key, then keys that make it total, ending with the run id.
     fn columns(self) -> &'static [&'static str] {
         match self {
             RunSort::StartedAt => &["r.started_at", "r.id"],
             RunSort::CreatedAt => &["r.created_at", "r.id"],
             RunSort::Duration => &["r.duration_us", "r.id"],
             RunSort::Outcome => &["r.outcome", "r.started_at", "r.id"],
+            // Serials are unique (ci) in an organization: each unit's runs by start.
             RunSort::SerialNumber => &["u.serial_key", "r.started_at", "r.id"],
-            RunSort::PartNumber => &["p.number_key", "r.started_at", "r.id"],
-            RunSort::RevisionNumber => &["rev.number_key", "r.started_at", "r.id"],
+            RunSort::PartNumber => &["p.number_key", "rev.number_key", "r.started_at", "r.id"],
+            RunSort::RevisionNumber => &["rev.number_key", "rev.part_id", "r.started_at", "r.id"],
         }
+    }
+
+    /// The tables a page is read from for this order, and their join conditions. Sorts
+    /// on a joined table start from that table's unique index: `CROSS JOIN` keeps
+    /// SQLite from reordering the loops (Postgres plans it like any inner join), so
+    /// that the rows come out already in order.
+    fn driving_tables(self) -> (&'static str, &'static str) {
+        match self {
+            RunSort::SerialNumber => (
+                "units u CROSS JOIN runs r",
+                " AND u.org_id = r.org_id AND r.unit_id = u.id",
+            ),
+            RunSort::PartNumber => (
+                "parts p CROSS JOIN revisions rev CROSS JOIN runs r",
+                " AND p.org_id = r.org_id AND rev.part_id = p.id AND r.revision_id = rev.id",
+            ),
+            RunSort::RevisionNumber => (
+                "revisions rev CROSS JOIN runs r",
+                " AND rev.org_id = r.org_id AND r.revision_id = rev.id",
+            ),
+            _ => ("runs r", ""),
+        }
+    }
+}
+
+/// Everything a run row shows, joined onto the runs of one page (`r`).
+const RUN_PAGE_JOINS: &str = " JOIN procedures pr ON pr.id = r.procedure_id
+    LEFT JOIN procedure_versions v ON v.id = r.version_id
+    JOIN units u ON u.id = r.unit_id
+    JOIN revisions rev ON rev.id = r.revision_id
+    JOIN parts p ON p.id = rev.part_id
+    LEFT JOIN batches b ON b.id = r.batch_id
+    LEFT JOIN users cu ON cu.id = r.created_by_user_id
+    LEFT JOIN stations cs ON cs.id = r.created_by_station_id
+    LEFT JOIN users op ON op.id = r.operated_by_user_id ";
+
+/// DIALECT: SQLite plans without statistics (tofulab does not run ANALYZE) and, given a
+/// filter on a key with its own index, still prefers walking the whole organization in
+/// sort order. Name the index of the most selective filter instead, so that the cost is
+/// bounded by the runs that match. Postgres chooses from its statistics.
+fn sqlite_index_hint(f: &RunFilter, keys: &KeyIds, sort: RunSort) -> Option<&'static str> {
+    if !matches!(
+        sort,
+        RunSort::StartedAt | RunSort::CreatedAt | RunSort::Duration | RunSort::Outcome
+    ) || f.ids.is_some()
+    {
+        return None;
+    }
+    let given = |ids: &Option<Vec<Id>>| ids.as_ref().is_some_and(|v| !v.is_empty());
+    if given(&keys.units) {
+        Some("runs_unit_started")
+    } else if given(&keys.batches) {
+        Some("runs_batch")
+    } else if given(&keys.revisions) {
+        Some("runs_revision")
+    } else if given(&keys.versions) {
+        Some("runs_version")
+    } else if given(&f.procedure_ids) {
+        Some("runs_procedure_started")
+    } else {
+        None
     }
 }
 
@@ -114,7 +182,100 @@ pub(super) fn limit_offset(q: &mut Sql, page: Page) {
         .push_bind(page.offset);
 }
 
+/// The ids that the natural-key filters of a `RunFilter` name (units for serials,
+/// revisions for part and revision numbers, batches, versions, operators by name),
+/// looked up before the list query so that it reaches the runs through the indexes of
+/// those ids. `None`: no such filter; `Some(empty)`: the filter matches nothing.
+#[derive(Debug, Clone, Default)]
+pub(super) struct KeyIds {
+    units: Option<Vec<Id>>,
+    revisions: Option<Vec<Id>>,
+    batches: Option<Vec<Id>>,
+    versions: Option<Vec<Id>>,
+    operators: Option<Vec<Id>>,
+}
+
+impl KeyIds {
+    /// True when some filter named only things that do not exist.
+    pub fn matches_nothing(&self) -> bool {
+        [
+            &self.units,
+            &self.revisions,
+            &self.batches,
+            &self.versions,
+            &self.operators,
+        ]
+        .iter()
+        .any(|ids| ids.as_ref().is_some_and(Vec::is_empty))
+    }
+}
+
 impl Db {
+    /// Looks up the ids behind the natural-key filters of `f` (one small indexed query
+    /// per filter given).
+    pub(super) async fn resolve_keys(&self, org_id: Id, f: &RunFilter) -> ApiResult<KeyIds> {
+        let mut r = self.read();
+        let keys = |values: &[String]| values.iter().map(|s| ci_key(s)).collect::<Vec<_>>();
+        let mut out = KeyIds::default();
+        let lookups = [
+            (
+                f.serial_numbers.as_slice(),
+                "SELECT id FROM units WHERE org_id = $1 AND serial_key IN ",
+                &mut out.units,
+            ),
+            (
+                f.batch_numbers.as_slice(),
+                "SELECT id FROM batches WHERE org_id = $1 AND number_key IN ",
+                &mut out.batches,
+            ),
+            (
+                f.procedure_versions.as_slice(),
+                "SELECT id FROM procedure_versions WHERE org_id = $1 AND tag_key IN ",
+                &mut out.versions,
+            ),
+            (
+                f.revision_numbers.as_slice(),
+                "SELECT id FROM revisions WHERE org_id = $1 AND number_key IN ",
+                &mut out.revisions,
+            ),
+        ];
+        for (values, select, slot) in lookups {
+            if values.is_empty() {
+                continue;
+            }
+            let mut q = Sql::new(select).bind(org_id);
+            q.push_tuple(keys(values));
+            let rows: Vec<(Id,)> = r.fetch_all(q).await?;
+            *slot = Some(rows.into_iter().map(|r| r.0).collect());
+        }
+        if !f.part_numbers.is_empty() {
+            let mut q = Sql::new(
+                "SELECT rv.id FROM parts pp JOIN revisions rv ON rv.part_id = pp.id
+                 WHERE pp.org_id = $1 AND pp.number_key IN ",
+            )
+            .bind(org_id);
+            q.push_tuple(keys(&f.part_numbers));
+            let rows: Vec<(Id,)> = r.fetch_all(q).await?;
+            let of_parts: Vec<Id> = rows.into_iter().map(|r| r.0).collect();
+            // Part and revision numbers together: the revisions with both.
+            out.revisions = Some(match out.revisions.take() {
+                Some(named) => of_parts
+                    .into_iter()
+                    .filter(|id| named.contains(id))
+                    .collect(),
+                None => of_parts,
+            });
+        }
+        if !f.operated_by_names.is_empty() {
+            let mut q =
+                Sql::new("SELECT id FROM users WHERE org_id = $1 AND lower(name) IN ").bind(org_id);
+            q.push_tuple(f.operated_by_names.iter().map(|s| s.to_lowercase()));
+            let rows: Vec<(Id,)> = r.fetch_all(q).await?;
+            out.operators = Some(rows.into_iter().map(|r| r.0).collect());
+        }
+        Ok(out)
+    }
+
     /// One page of the organization's runs (one row more than the page, for
     /// `paginate`).
     pub async fn list_runs(
@@ -125,75 +286,79 @@ impl Db {
         order: SortOrder,
         page: Page,
     ) -> ApiResult<Vec<RunRow>> {
-        let q = list_runs_sql(self.dialect(), org_id, filter, sort, order, page);
-        self.read().fetch_all(q).await
+        match self
+            .list_runs_query(org_id, filter, sort, order, page)
+            .await?
+        {
+            Some(q) => self.read().fetch_all(q).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The statement behind `list_runs` (public so that its plan can be checked), or
+    /// `None` when a filter names only things that do not exist.
+    pub async fn list_runs_query(
+        &self,
+        org_id: Id,
+        filter: &RunFilter,
+        sort: RunSort,
+        order: SortOrder,
+        page: Page,
+    ) -> ApiResult<Option<Sql>> {
+        let keys = self.resolve_keys(org_id, filter).await?;
+        if keys.matches_nothing() {
+            return Ok(None);
+        }
+        // Two steps in one statement: the page's run ids, found with the run table and
+        // only the joins the filters and order need; then everything a row shows, for
+        // those ids only.
+        let dialect = self.dialect();
+        let (driving, join_conditions) = sort.driving_tables();
+        let mut from = driving.to_string();
+        if let (Dialect::Sqlite, Some(index)) = (dialect, sqlite_index_hint(filter, &keys, sort)) {
+            from = from.replacen("runs r", &format!("runs r INDEXED BY {index}"), 1);
+        }
+        let search = filter
+            .search_query
+            .as_deref()
+            .is_some_and(|s| !s.is_empty());
+        if (search || !filter.samples.is_empty()) && sort != RunSort::SerialNumber {
+            from.push_str(" JOIN units u ON u.id = r.unit_id");
+        }
+        if search {
+            if !matches!(sort, RunSort::PartNumber | RunSort::RevisionNumber) {
+                from.push_str(" JOIN revisions rev ON rev.id = r.revision_id");
+            }
+            if sort != RunSort::PartNumber {
+                from.push_str(" JOIN parts p ON p.id = rev.part_id");
+            }
+            from.push_str(" JOIN procedures pr ON pr.id = r.procedure_id");
+        }
+        let mut q = Sql::new(format!(
+            "SELECT {RUN_COLUMNS} FROM (SELECT r.id FROM {from} WHERE r.org_id = "
+        ));
+        q.push_bind(org_id).push(join_conditions);
+        push_run_filters(&mut q, dialect, filter, &keys);
+        order_by(&mut q, sort.columns(), order);
+        limit_offset(&mut q, page);
+        q.push(") page JOIN runs r ON r.id = page.id")
+            .push(RUN_PAGE_JOINS);
+        order_by(&mut q, sort.columns(), order);
+        Ok(Some(q))
     }
 }
 
-/// The statement behind `Db::list_runs` (public so that its query plan can be checked).
-pub fn list_runs_sql(
-    dialect: Dialect,
-    org_id: Id,
-    filter: &RunFilter,
-    sort: RunSort,
-    order: SortOrder,
-    page: Page,
-) -> Sql {
-    let mut q = Sql::new(format!(
-        "SELECT {RUN_COLUMNS} {RUN_JOINS} WHERE r.org_id = "
-    ));
-    q.push_bind(org_id);
-    push_run_filters(&mut q, dialect, org_id, filter);
-    order_by(&mut q, sort.columns(), order);
-    limit_offset(&mut q, page);
-    q
-}
-
-/// Appends `AND …` for every condition of `filter`, on run alias `r`, unit `u`, part
-/// `p` and procedure `pr` (the last two only for `search_query`, which lists that need
-/// it must join).
-pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, org_id: Id, f: &RunFilter) {
+/// Appends `AND …` for every condition of `filter` (with its natural keys resolved to
+/// `keys`), on run alias `r`, unit `u`, part `p` and procedure `pr` (the last two only
+/// for `search_query`, which lists that need it must join).
+pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, f: &RunFilter, keys: &KeyIds) {
     id_in(q, "r.id", &f.ids);
     text_in(q, "r.outcome", &f.outcomes);
     id_in(q, "r.procedure_id", &f.procedure_ids);
-    if !f.procedure_versions.is_empty() {
-        q.push(" AND r.version_id IN (SELECT id FROM procedure_versions WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND tag_key IN ")
-            .push_tuple(f.procedure_versions.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if !f.serial_numbers.is_empty() {
-        q.push(" AND r.unit_id IN (SELECT id FROM units WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND serial_key IN ")
-            .push_tuple(f.serial_numbers.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if !f.part_numbers.is_empty() {
-        q.push(
-            " AND r.revision_id IN (SELECT rv.id FROM revisions rv
-              JOIN parts pp ON pp.id = rv.part_id WHERE pp.org_id = ",
-        )
-        .push_bind(org_id)
-        .push(" AND pp.number_key IN ")
-        .push_tuple(f.part_numbers.iter().map(|s| ci_key(s)))
-        .push(")");
-    }
-    if !f.revision_numbers.is_empty() {
-        q.push(" AND r.revision_id IN (SELECT id FROM revisions WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND number_key IN ")
-            .push_tuple(f.revision_numbers.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if !f.batch_numbers.is_empty() {
-        q.push(" AND r.batch_id IN (SELECT id FROM batches WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND number_key IN ")
-            .push_tuple(f.batch_numbers.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
+    id_in(q, "r.version_id", &keys.versions);
+    id_in(q, "r.unit_id", &keys.units);
+    id_in(q, "r.revision_id", &keys.revisions);
+    id_in(q, "r.batch_id", &keys.batches);
     if let Some(us) = f.duration_min_us {
         q.push(" AND r.duration_us >= ").push_bind(us);
     }
@@ -220,13 +385,7 @@ pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, org_id: Id, f: &Ru
     id_in(q, "r.created_by_user_id", &f.created_by_user_ids);
     id_in(q, "r.created_by_station_id", &f.created_by_station_ids);
     id_in(q, "r.operated_by_user_id", &f.operated_by_ids);
-    if !f.operated_by_names.is_empty() {
-        q.push(" AND r.operated_by_user_id IN (SELECT id FROM users WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND lower(name) IN ")
-            .push_tuple(f.operated_by_names.iter().map(|s| s.to_lowercase()))
-            .push(")");
-    }
+    id_in(q, "r.operated_by_user_id", &keys.operators);
     text_in(q, "r.execution_id", &f.execution_ids);
     text_in(q, "r.slot_key", &f.slot_keys);
     text_in(q, "r.slot_name", &f.slot_names);
@@ -263,11 +422,16 @@ pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, org_id: Id, f: &Ru
     }
 }
 
+/// `AND col IN (…)`; a single id is an equality, which lets an index on
+/// `(col, started_at, id)` return the rows already in start order.
 fn id_in(q: &mut Sql, col: &str, ids: &Option<Vec<Id>>) {
     match ids {
         None => {}
         Some(ids) if ids.is_empty() => {
             q.push(" AND 1 = 0");
+        }
+        Some(ids) if ids.len() == 1 => {
+            q.push(" AND ").push(col).push(" = ").push_bind(ids[0]);
         }
         Some(ids) => {
             q.push(" AND ")
