@@ -481,3 +481,55 @@ async fn logs_list_and_get() {
     let theirs = f.srv.get("/api/v2/logs?limit=100", &f.other.user_key).await;
     assert_eq!(theirs.expect(200)["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_official_client_reads_every_content_endpoint() {
+    let f = fixture().await;
+    let c = f.srv.client(&f.org.station_key);
+    let phases = c
+        .phases()
+        .list()
+        .procedure_id(&f.org.procedure_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(phases.data.len(), 4);
+    let phase = c
+        .phases()
+        .get()
+        .id(&phases.data[3].id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(phase.measurements.len(), 5);
+    let measurements = c
+        .measurements()
+        .list()
+        .procedure_id(&f.org.procedure_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(measurements.data.len(), 8);
+    for m in &measurements.data {
+        let got = c.measurements().get().id(&m.id).send().await.unwrap();
+        assert_eq!(got.id, m.id);
+    }
+    let logs = c.logs().list().send().await.unwrap();
+    assert_eq!(logs.data.len(), 3);
+    let log = c.logs().get().id(&logs.data[0].id).send().await.unwrap();
+    assert_eq!(log.id, logs.data[0].id);
+    let runs = c
+        .runs()
+        .list()
+        .include_metadata(true)
+        .include_sequences(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(runs.data.len(), 2);
+    let missing = c.phases().get().id(random_id()).send().await;
+    assert!(
+        matches!(missing, Err(tofupilot::Error::NotFound(_))),
+        "{missing:?}"
+    );
+}

@@ -7,9 +7,9 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::runs::content::{measurement, validators};
 use super::runs::enums::{MeasurementOutcome, MeasurementType, RunOutcome, SampleFilter};
 use super::runs::query;
-use super::runs::render::{measurement, validators};
 use super::ListResponse;
 use crate::db::runs::measurements::{MeasurementFilter, MeasurementListRow, MeasurementSort};
 use crate::db::runs::RunFilter;
@@ -213,7 +213,7 @@ pub struct MeasurementGetProcedure {
 #[derive(Debug, Serialize)]
 pub struct MeasurementGetResponse {
     #[serde(flatten)]
-    measurement: super::runs::render::RunMeasurement,
+    measurement: super::runs::content::RunMeasurement,
     phase: MeasurementGetPhase,
     run: MeasurementGetRun,
     procedure: MeasurementGetProcedure,

@@ -6,9 +6,9 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use super::runs::content::{measurement, RunMeasurement};
 use super::runs::enums::{PhaseOutcome, RunOutcome, SampleFilter};
 use super::runs::query;
-use super::runs::render::{measurement, RunMeasurement};
 use super::ListResponse;
 use crate::db::runs::phases::{PhaseFilter, PhaseListRow, PhaseSort};
 use crate::db::runs::RunFilter;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
-use super::list::{limit_offset, order_by, push_run_filters, RunFilter};
+use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use super::phases::IS_FINAL_ATTEMPT;
 use super::read::{MeasurementRow, MEASUREMENT_COLUMNS};
 use crate::db::{Db, Id, Sql, Ts};

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::list::{limit_offset, order_by, push_run_filters, RunFilter};
+use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use super::read::{MeasurementRow, PhaseRow, MEASUREMENT_COLUMNS, PHASE_COLUMNS};
 use crate::db::{Db, Id, Sql, Ts};
 use crate::error::{ApiError, ApiResult};

@@ -2,6 +2,8 @@
 //! metadata. Stations may do all of it except delete; station run creation is limited
 //! to procedures linked to the station.
 
+pub mod content;
+pub mod convert;
 pub mod create;
 pub mod enums;
 pub mod query;
