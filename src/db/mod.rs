@@ -11,6 +11,7 @@ pub mod types;
 
 pub mod attachments;
 pub mod batches;
+pub mod blobs;
 pub mod common;
 pub mod identity;
 pub mod parts;
@@ -20,6 +21,7 @@ pub mod seed;
 pub mod settings;
 pub mod stations;
 pub mod units;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -449,7 +451,8 @@ impl Db {
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         self.read()
-            .fetch_optional::<(i64,)>(Sql::new("SELECT 1"))
+            // BIGINT on both: Postgres types a bare `1` as INT4, which does not decode as i64.
+            .fetch_optional::<(i64,)>(Sql::new("SELECT CAST(1 AS BIGINT)"))
             .await
             .is_ok()
     }
