@@ -7,7 +7,6 @@ mod runs_helpers;
 use common::*;
 use runs_helpers::*;
 use serde_json::json;
-use tofulab::db::{Id, Sql, Ts};
 
 /// A run with two phases of measurements, logs, a sub-unit link, a new version, batch,
 /// and an attachment with stored bytes.
@@ -41,58 +40,8 @@ async fn rich_run(srv: &TestServer, org: &TestOrg, serial: &str) -> String {
         ),
     )
     .await;
-    attach_stored_file(srv, org, &id).await;
+    attach_file(srv, &org.user_key, &id, "report.txt", b"hello").await;
     id
-}
-
-/// Stores an attachment with bytes on the run, directly in the tables the upload
-/// endpoints write (those endpoints belong to the attachments module).
-async fn attach_stored_file(srv: &TestServer, org: &TestOrg, run_id: &str) {
-    let org_id: (Id,) = srv
-        .db
-        .read()
-        .fetch_one(
-            Sql::new("SELECT org_id FROM runs WHERE id = $1").bind(Id::parse(run_id).unwrap()),
-        )
-        .await
-        .unwrap();
-    let _ = org;
-    let (att, blob) = (Id::new(), Id::new());
-    let now = Ts::now();
-    let mut tx = srv.db.begin().await.unwrap();
-    tx.execute(
-        Sql::new(
-            "INSERT INTO attachments (id, org_id, name, content_type, size, run_id, blob_id,
-                                      created_at, uploaded_at, linked_at)
-             VALUES ($1, $2, 'report.txt', 'text/plain', 5, $3, $4, $5, $5, $5)",
-        )
-        .bind(att)
-        .bind(org_id.0)
-        .bind(Id::parse(run_id).unwrap())
-        .bind(blob)
-        .bind(now),
-    )
-    .await
-    .unwrap();
-    tx.execute(
-        Sql::new(
-            "INSERT INTO blobs (id, attachment_id, state, size, created_at)
-             VALUES ($1, $2, 'complete', 5, $3)",
-        )
-        .bind(blob)
-        .bind(att)
-        .bind(now),
-    )
-    .await
-    .unwrap();
-    tx.execute(
-        Sql::new("INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, 0, $2)")
-            .bind(blob)
-            .bind(b"hello".to_vec()),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
 }
 
 async fn counts(srv: &TestServer) -> Vec<i64> {

@@ -12,8 +12,9 @@ mod runs_helpers;
 use std::time::Instant;
 
 use common::*;
-use tofulab::db::runs::{MetadataCondition, MetadataTest, RunFilter, RunSort};
+use tofulab::db::runs::{RunFilter, RunSort};
 use tofulab::db::{Db, Id, Sql, Ts};
+use tofulab::metadata::Condition;
 use tofulab::values::{Page, SortOrder};
 
 /// Loads `n` runs into `org` with SQL alone: 1 000 units over 10 parts (3 revisions
@@ -156,12 +157,7 @@ fn cases(org_id: Id) -> Vec<(&'static str, RunFilter, RunSort)> {
     ));
     out.push((
         "metadata",
-        f(|f| {
-            f.metadata = vec![MetadataCondition {
-                key: "station".into(),
-                test: MetadataTest::In(vec!["s1".into()]),
-            }]
-        }),
+        f(|f| f.metadata = vec![Condition::TextIn("station".into(), vec!["s1".into()])]),
         RunSort::StartedAt,
     ));
     out.push(("sort created_at", RunFilter::default(), RunSort::CreatedAt));

@@ -7,33 +7,6 @@ mod runs_helpers;
 use common::*;
 use runs_helpers::*;
 use serde_json::{json, Value};
-use tofulab::db::{Id, Sql, Ts};
-
-/// An upload of `org` (not linked to anything), as the upload endpoints create it.
-async fn upload(srv: &TestServer, org_key_owner_run: &str, name: &str) -> String {
-    let (org_id,): (Id,) = srv
-        .db
-        .read()
-        .fetch_one(
-            Sql::new("SELECT org_id FROM runs WHERE id = $1")
-                .bind(Id::parse(org_key_owner_run).unwrap()),
-        )
-        .await
-        .unwrap();
-    let id = Id::new();
-    let mut tx = srv.db.begin().await.unwrap();
-    tx.execute(
-        Sql::new("INSERT INTO attachments (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(org_id)
-            .bind(name)
-            .bind(Ts::now()),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id.to_string()
-}
 
 #[tokio::test]
 async fn update_links_uploads() {
@@ -52,8 +25,8 @@ async fn update_links_uploads() {
         run_body(&other.procedure_id, "SN-U", "P"),
     )
     .await;
-    let up = upload(&srv, &id, "scope.png").await;
-    let foreign_up = upload(&srv, &theirs, "secret.bin").await;
+    let (up, up_url) = initialize_upload(&srv, &org.user_key, "scope.png").await;
+    let (foreign_up, _) = initialize_upload(&srv, &other.user_key, "secret.bin").await;
 
     // `{}` and an empty list are valid no-ops, for users and stations alike.
     let c = srv.client(&org.user_key);
@@ -69,7 +42,8 @@ async fn update_links_uploads() {
             .await;
         assert_eq!(r.expect(200).clone(), json!({"id": id}));
     }
-    // Linking: the file shows up with its original name, size and type unknown yet.
+    // Linking (a station may): the file shows up under its original name; nothing to
+    // download before its bytes arrive.
     let r = srv
         .patch(
             &format!("/api/v2/runs/{id}"),
@@ -83,6 +57,41 @@ async fn update_links_uploads() {
         run["attachments"],
         json!([{"id": up, "name": "scope.png", "size": null, "content_type": null,
                 "is_report": false, "download_url": null}])
+    );
+    // Once uploaded and finalized, it has a size and a download URL that serves it.
+    put_bytes(&up_url, b"0123456789").await;
+    srv.call(
+        reqwest::Method::POST,
+        &format!("/api/v2/attachments/{up}/finalize"),
+        Some(&org.user_key),
+        None,
+    )
+    .await
+    .expect(200);
+    let got = c.runs().get().id(&id).send().await.unwrap();
+    let att = &got.attachments.unwrap()[0];
+    assert_eq!(att.size, Some(10.0));
+    let url = match &att.download_url {
+        tofupilot::types::NullableField::Value(u) => u.clone(),
+        other => panic!("no download url: {other:?}"),
+    };
+    let bytes = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"0123456789");
+    // The official client links too.
+    let (second, _) = initialize_upload(&srv, &org.user_key, "log.txt").await;
+    c.runs()
+        .update()
+        .id(&id)
+        .attachments(vec![second.clone()])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get_run(&srv, &org.user_key, &id).await["attachments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
     );
     // Another organization's upload is unknown here; so is any other id.
     for bad in [foreign_up.as_str(), &random_id()] {

@@ -80,3 +80,48 @@ pub fn with_limit(path: &str, q: &str) -> String {
         format!("{path}?limit=100&{q}")
     }
 }
+
+/// `POST /api/v2/attachments` (a standalone upload) → `(id, upload_url)`.
+pub async fn initialize_upload(srv: &TestServer, key: &str, name: &str) -> (String, String) {
+    let r = srv
+        .post("/api/v2/attachments", key, json!({ "name": name }))
+        .await;
+    let body = r.expect(200);
+    (
+        body["id"].as_str().unwrap().to_string(),
+        body["upload_url"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `POST /api/v2/runs/{run}/attachments` then PUT `bytes` to the upload URL → the id.
+pub async fn attach_file(
+    srv: &TestServer,
+    key: &str,
+    run: &str,
+    name: &str,
+    bytes: &[u8],
+) -> String {
+    let r = srv
+        .post(
+            &format!("/api/v2/runs/{run}/attachments"),
+            key,
+            json!({ "name": name }),
+        )
+        .await;
+    let body = r.expect(200).clone();
+    put_bytes(body["upload_url"].as_str().unwrap(), bytes).await;
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// PUTs `bytes` to a signed upload URL (asserting 200).
+pub async fn put_bytes(url: &str, bytes: &[u8]) {
+    let status = reqwest::Client::new()
+        .put(url)
+        .header("content-type", "text/plain")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+}

@@ -4,6 +4,7 @@
 
 use crate::db::{ci_key, Db, Dialect, Id, Sql, Ts};
 use crate::error::ApiResult;
+use crate::metadata::{self, Condition};
 use crate::values::{contains_pattern, like_escape, Page, SortOrder};
 
 /// Conditions on the run (alias `r`) and its unit (`u`). Empty lists and `None` mean
@@ -39,26 +40,7 @@ pub struct RunFilter {
     pub samples: Vec<String>,
     /// Substring of the serial, procedure name or part number, or prefix of the run id.
     pub search_query: Option<String>,
-    pub metadata: Vec<MetadataCondition>,
-}
-
-/// One key of a metadata filter.
-#[derive(Debug, Clone)]
-pub struct MetadataCondition {
-    pub key: String,
-    pub test: MetadataTest,
-}
-
-#[derive(Debug, Clone)]
-pub enum MetadataTest {
-    /// A string value equal to one of these.
-    In(Vec<String>),
-    /// A string value containing this (ci).
-    Contains(String),
-    /// A numeric value compared with `op` (`>=`, `<=`, `>`, `<`, `=`).
-    Number(&'static str, f64),
-    /// A boolean value equal to this.
-    Bool(bool),
+    pub metadata: Vec<Condition>,
 }
 
 /// The ids that the natural-key filters of a `RunFilter` name (units for serials,
@@ -225,9 +207,7 @@ pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, f: &RunFilter, key
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
-    for c in &f.metadata {
-        push_metadata_condition(q, dialect, c);
-    }
+    metadata::push_filter(q, dialect, "r.metadata", &f.metadata);
 }
 
 /// `AND col IN (…)`; a single id is an equality, which lets an index on
@@ -256,96 +236,6 @@ fn text_in(q: &mut Sql, col: &str, values: &[String]) {
             .push(col)
             .push(" IN ")
             .push_tuple(values.iter().cloned());
-    }
-}
-
-/// One metadata condition on `r.metadata`. Values of another JSON type never match.
-fn push_metadata_condition(q: &mut Sql, dialect: Dialect, c: &MetadataCondition) {
-    // DIALECT: SQLite reads JSON text with json_type/json_extract and a path; Postgres
-    // uses the jsonb operators with the key as text.
-    match dialect {
-        Dialect::Sqlite => {
-            let path = format!("$.\"{}\"", c.key);
-            let ty = |q: &mut Sql, types: &str| {
-                q.push(" AND json_type(r.metadata, ")
-                    .push_bind(path.clone())
-                    .push(") IN ")
-                    .push(types);
-            };
-            match &c.test {
-                MetadataTest::In(values) => {
-                    ty(q, "('text')");
-                    q.push(" AND json_extract(r.metadata, ")
-                        .push_bind(path.clone())
-                        .push(") IN ")
-                        .push_tuple(values.iter().cloned());
-                }
-                MetadataTest::Contains(s) => {
-                    ty(q, "('text')");
-                    q.push(" AND lower(json_extract(r.metadata, ")
-                        .push_bind(path.clone())
-                        .push(")) LIKE ")
-                        .push_bind(contains_pattern(s))
-                        .push(" ESCAPE '\\'");
-                }
-                MetadataTest::Number(op, v) => {
-                    ty(q, "('integer', 'real')");
-                    q.push(" AND json_extract(r.metadata, ")
-                        .push_bind(path.clone())
-                        .push(") ")
-                        .push(op)
-                        .push(" ")
-                        .push_bind(*v);
-                }
-                MetadataTest::Bool(b) => ty(q, if *b { "('true')" } else { "('false')" }),
-            }
-        }
-        Dialect::Postgres => {
-            let key = c.key.clone();
-            let ty = |q: &mut Sql, ty: &str| {
-                q.push(" AND jsonb_typeof(r.metadata -> ")
-                    .push_bind(key.clone())
-                    .push(") = '")
-                    .push(ty)
-                    .push("'");
-            };
-            match &c.test {
-                MetadataTest::In(values) => {
-                    ty(q, "string");
-                    q.push(" AND (r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(") IN ")
-                        .push_tuple(values.iter().cloned());
-                }
-                MetadataTest::Contains(s) => {
-                    ty(q, "string");
-                    q.push(" AND lower(r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(") LIKE ")
-                        .push_bind(contains_pattern(s))
-                        .push(" ESCAPE '\\'");
-                }
-                MetadataTest::Number(op, v) => {
-                    // The CASE keeps the cast away from non-numeric values (Postgres does
-                    // not promise to evaluate AND left to right).
-                    q.push(" AND (CASE WHEN jsonb_typeof(r.metadata -> ")
-                        .push_bind(key.clone())
-                        .push(") = 'number' THEN (r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(")::double precision END) ")
-                        .push(op)
-                        .push(" ")
-                        .push_bind(*v);
-                }
-                MetadataTest::Bool(b) => {
-                    ty(q, "boolean");
-                    q.push(" AND (r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(") = ")
-                        .push_bind(if *b { "true" } else { "false" });
-                }
-            }
-        }
     }
 }
 

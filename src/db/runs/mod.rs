@@ -21,7 +21,7 @@ mod resolve;
 pub mod stored;
 mod write;
 
-pub use filter::{MetadataCondition, MetadataTest, RunFilter};
+pub use filter::RunFilter;
 pub use list::RunSort;
 pub use model::{
     ConfigEntry, Metadata, NewAggregation, NewDataSeries, NewLog, NewMeasurement, NewPhase, NewRun,

@@ -5,15 +5,11 @@
 //! (BEHAVIOR.md §1.2); `stored` gives validators their display expression.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 use crate::db::{Id, Ts};
 
-/// Custom metadata: string, number or boolean values by key.
-pub type Metadata = Map<String, Value>;
-
-/// Most keys a metadata object may hold (runs, units; BEHAVIOR.md §1.7).
-pub const MAX_METADATA_KEYS: usize = 50;
+pub use crate::metadata::Metadata;
 
 /// A run to create. `procedure_id` must name a procedure of the caller's organization;
 /// everything else it names (unit, part, revision, batch, version) is found or created.
@@ -89,20 +85,6 @@ impl NewRun {
             attachments: Vec::new(),
         }
     }
-}
-
-/// `current` with `patch` applied: keys in `patch` are set, a `null` value removes the
-/// key, other keys stay.
-pub fn merge_metadata(current: Option<Metadata>, patch: &Metadata) -> Metadata {
-    let mut out = current.unwrap_or_default();
-    for (k, v) in patch {
-        if v.is_null() {
-            out.remove(k);
-        } else {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    out
 }
 
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@ use validator::{Validate, ValidateEmail, ValidationError};
 use super::enums::{
     LogLevel, MeasurementOutcome, PhaseOutcome, RunOutcome, SequenceOutcome, VariableSource,
 };
-use crate::db::runs::model::MAX_METADATA_KEYS;
 use crate::db::{Id, Ts};
+use crate::metadata;
 use crate::values::{text_rule, trimmed, trimmed_required};
 
 #[derive(Debug, Deserialize, Validate)]
@@ -49,10 +49,10 @@ pub struct RunCreateRequest {
     #[validate(nested)]
     pub logs: Option<Vec<RunCreateLog>>,
     #[serde(default)]
-    #[validate(custom(function = "metadata_rule"))]
+    #[validate(custom(function = "metadata::rule"))]
     pub metadata: Option<Map<String, Value>>,
     #[serde(default)]
-    #[validate(custom(function = "metadata_rule"))]
+    #[validate(custom(function = "metadata::rule"))]
     pub unit_metadata: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(length(max = 255, message = "client_run_ref must be at most 255 characters"))]
@@ -294,25 +294,6 @@ fn sub_units_rule(serials: &[String]) -> Result<(), ValidationError> {
         return Err(rule(format!(
             "Sub-unit serial number must be at most 60 characters (`{}…`)",
             s.chars().take(20).collect::<String>()
-        )));
-    }
-    Ok(())
-}
-
-/// Metadata: at most 50 keys, each value a string, number or boolean.
-pub fn metadata_rule(m: &Map<String, Value>) -> Result<(), ValidationError> {
-    if m.len() > MAX_METADATA_KEYS {
-        return Err(rule(format!(
-            "Metadata may have at most {MAX_METADATA_KEYS} keys, got {}",
-            m.len()
-        )));
-    }
-    if let Some((k, _)) = m
-        .iter()
-        .find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
-    {
-        return Err(rule(format!(
-            "Metadata value of `{k}` must be a string, number or boolean"
         )));
     }
     Ok(())
