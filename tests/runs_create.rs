@@ -277,16 +277,29 @@ async fn procedure_resolution_and_station_links() {
         .await;
     assert!(matches!(res, Err(tofupilot::Error::NotFound(_))), "{res:?}");
 
-    // Station key: linked procedure works and records the station as creator.
+    // Station key: linked procedure works, records the station as creator, and may
+    // create a procedure version on the way.
     let id = create(
         &srv,
         &org.station_key,
-        run_body(&org.procedure_id, "SN-S", "PART-S"),
+        with(
+            run_body(&org.procedure_id, "SN-S", "PART-S"),
+            json!({"procedure_version": "st-1"}),
+        ),
     )
     .await;
     let run = get_run(&srv, &org.user_key, &id).await;
     assert_eq!(run["created_by_station"]["id"], json!(org.station_id));
     assert_eq!(run["created_by_user"], Value::Null);
+    assert_eq!(run["procedure"]["version"]["tag"], "st-1");
+    assert_eq!(
+        count(
+            &srv,
+            "SELECT COUNT(*) FROM procedure_versions WHERE created_by_station_id IS NOT NULL"
+        )
+        .await,
+        1
+    );
 
     // Unlinked, unknown and foreign procedures all look the same to a station: 403.
     let unlinked = c
@@ -476,6 +489,33 @@ async fn newer_fields_are_accepted_and_checked() {
         let r = post_run(&srv, &org.user_key, with(base.clone(), patch.clone())).await;
         assert_fault(&r, fragment, path);
     }
+    // unit_metadata is merged onto the unit: the limit applies to the result.
+    let forty: serde_json::Map<String, Value> =
+        (0..40).map(|i| (format!("u{i}"), json!(i))).collect();
+    let unit_run = with(base.clone(), json!({"serial_number": "SN-UM"}));
+    create(
+        &srv,
+        &org.user_key,
+        with(unit_run.clone(), json!({"unit_metadata": forty})),
+    )
+    .await;
+    let eleven_more: serde_json::Map<String, Value> =
+        (0..11).map(|i| (format!("v{i}"), json!(i))).collect();
+    let r = post_run(
+        &srv,
+        &org.user_key,
+        with(unit_run.clone(), json!({"unit_metadata": eleven_more})),
+    )
+    .await;
+    assert_fault(&r, "50", json!(["unit_metadata"]));
+    let ten_more: serde_json::Map<String, Value> =
+        (0..10).map(|i| (format!("v{i}"), json!(i))).collect();
+    create(
+        &srv,
+        &org.user_key,
+        with(unit_run, json!({"unit_metadata": ten_more})),
+    )
+    .await;
     // 50 keys is the limit, not over it.
     let fifty: serde_json::Map<String, Value> =
         (0..50).map(|i| (format!("k{i}"), json!(i))).collect();
