@@ -5,7 +5,10 @@ pub mod attachments;
 pub mod batches;
 pub mod health;
 pub mod identity;
+pub mod logs;
+pub mod measurements;
 pub mod parts;
+pub mod phases;
 pub mod procedures;
 pub mod revisions;
 pub mod runs;
@@ -36,6 +39,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(batches::routes())
         .merge(units::routes())
         .merge(runs::routes())
+        .merge(phases::routes())
+        .merge(measurements::routes())
+        .merge(logs::routes())
         .merge(attachments::routes());
     let api = Router::new()
         .nest("/v2", v2)
