@@ -390,3 +390,38 @@ async fn other_organizations_batches_are_invisible() {
     let r = srv.get("/api/v2/batches/LOT", &a.user_key).await;
     assert_eq!(r.expect(200)["units"], json!([]));
 }
+
+#[tokio::test]
+async fn batches_created_by_runs() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let c = srv.client(&org.user_key);
+    let run = create_run(
+        &srv,
+        &org.station_key,
+        &org.procedure_id,
+        "2026-06-01T10:00:00Z",
+        json!({"serial_number": "SN-1", "part_number": "P", "batch_number": "Run-Lot"}),
+    )
+    .await;
+    let got = c.batches().get().number("run-lot").send().await.unwrap();
+    assert_eq!(got.number, "Run-Lot");
+    assert_eq!(got.units.len(), 1);
+    assert_eq!(got.units[0].serial_number, "SN-1");
+    let r = srv
+        .get("/api/v2/batches?part_numbers=p", &org.user_key)
+        .await;
+    let body = r.expect(200);
+    assert_eq!(body["data"][0]["unit_count"], json!(1));
+    assert_eq!(
+        body["data"][0]["created_by_station"]["id"],
+        json!(org.station_id)
+    );
+
+    c.batches().delete().number("RUN-LOT").send().await.unwrap();
+    let r = srv.get("/api/v2/units/SN-1", &org.user_key).await;
+    assert_eq!(r.expect(200)["batch"], json!(null));
+    srv.get(&format!("/api/v2/runs/{run}"), &org.user_key)
+        .await
+        .expect(200);
+}

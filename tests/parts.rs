@@ -738,3 +738,52 @@ async fn concurrent_creates_of_one_number_make_one_part() {
         .await;
     assert_eq!(ids(&r).len(), 1);
 }
+
+#[tokio::test]
+async fn parts_created_by_runs_are_ordinary_and_protected() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let c = srv.client(&org.user_key);
+    create_run(
+        &srv,
+        &org.station_key,
+        &org.procedure_id,
+        "2026-06-01T10:00:00Z",
+        json!({"serial_number": "SN-1", "part_number": "Run-Part"}),
+    )
+    .await;
+    let got = c.parts().get().number("RUN-PART").send().await.unwrap();
+    assert_eq!(got.name, "Run-Part");
+    assert_eq!(got.revisions.len(), 1, "the default revision");
+    let r = srv.get("/api/v2/parts/run-part", &org.user_key).await;
+    let body = r.expect(200);
+    assert_eq!(body["created_by_station"]["id"], json!(org.station_id));
+    assert_eq!(body["created_by_user"], json!(null));
+
+    let r = c
+        .parts()
+        .list()
+        .procedure_ids(vec![org.procedure_id.clone()])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.data.iter().map(|p| p.number.clone()).collect::<Vec<_>>(),
+        ["Run-Part"]
+    );
+
+    let r = srv.delete("/api/v2/parts/RUN-PART", &org.user_key).await;
+    r.expect(409);
+    assert!(r.message().contains("1 unit"), "{}", r.text);
+    srv.delete("/api/v2/units?serial_numbers=SN-1", &org.user_key)
+        .await
+        .expect(200);
+    let r = srv.delete("/api/v2/parts/RUN-PART", &org.user_key).await;
+    assert_eq!(
+        r.expect(200)["deletedRevisionIds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

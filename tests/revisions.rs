@@ -407,3 +407,49 @@ async fn other_organizations_revisions_are_invisible() {
     let r = srv.get("/api/v2/parts/P1", &a.user_key).await;
     assert_eq!(r.expect(200)["revisions"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn revisions_created_by_runs_are_ordinary_and_protected() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let run = create_run(
+        &srv,
+        &org.user_key,
+        &org.procedure_id,
+        "2026-06-01T10:00:00Z",
+        json!({"serial_number": "SN-1", "part_number": "P", "revision_number": "Rev-9"}),
+    )
+    .await;
+    let r = srv
+        .get("/api/v2/parts/p/revisions/REV-9", &org.user_key)
+        .await;
+    let body = r.expect(200);
+    assert_eq!(body["number"], json!("Rev-9"));
+    assert_eq!(body["units"][0]["serial_number"], json!("SN-1"));
+    let r = srv
+        .delete("/api/v2/parts/P/revisions/Rev-9", &org.user_key)
+        .await;
+    r.expect(409);
+    assert!(r.message().contains("1 unit"), "{}", r.text);
+
+    // The unit moves on with a later run; the first run keeps the revision in use.
+    create_run(
+        &srv,
+        &org.user_key,
+        &org.procedure_id,
+        "2026-06-02T10:00:00Z",
+        json!({"serial_number": "SN-1", "part_number": "P", "revision_number": "Rev-10"}),
+    )
+    .await;
+    let r = srv
+        .delete("/api/v2/parts/P/revisions/Rev-9", &org.user_key)
+        .await;
+    r.expect(409);
+    assert!(r.message().contains("1 run"), "{}", r.text);
+    srv.delete(&format!("/api/v2/runs?ids={run}"), &org.user_key)
+        .await
+        .expect(200);
+    srv.delete("/api/v2/parts/P/revisions/Rev-9", &org.user_key)
+        .await
+        .expect(200);
+}

@@ -275,3 +275,30 @@ async fn concurrent_opposite_links_never_form_a_cycle() {
         assert!(pa.is_null() != pb.is_null(), "{pa} {pb}");
     }
 }
+
+#[tokio::test]
+async fn sub_units_of_runs_are_children() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    units(&srv, &org.user_key, &["OLD-PARENT", "SUB"]).await;
+    add(&srv, &org.user_key, "OLD-PARENT", "SUB")
+        .await
+        .expect(200);
+    create_run(
+        &srv,
+        &org.user_key,
+        &org.procedure_id,
+        "2026-06-01T10:00:00Z",
+        json!({"serial_number": "ASSY", "part_number": "P", "sub_units": ["sub"]}),
+    )
+    .await;
+    assert_eq!(
+        parent_of(&srv, &org.user_key, "SUB").await["serial_number"],
+        json!("ASSY")
+    );
+    let r = srv.get("/api/v2/units/OLD-PARENT", &org.user_key).await;
+    assert_eq!(r.expect(200)["children"], json!([]));
+    // The assembly cannot become a child of its sub-unit.
+    add(&srv, &org.user_key, "SUB", "ASSY").await.expect(400);
+    remove(&srv, &org.user_key, "ASSY", "SUB").await.expect(200);
+}

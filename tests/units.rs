@@ -926,3 +926,96 @@ async fn other_organizations_units_are_invisible() {
     assert_eq!(body["id"], json!(a_unit));
     assert_eq!(body["sample"], json!(null));
 }
+
+#[tokio::test]
+async fn units_created_by_runs_show_their_runs() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let c = srv.client(&org.user_key);
+    let first = create_run(
+        &srv,
+        &org.user_key,
+        &org.procedure_id,
+        "2026-06-01T10:00:00Z",
+        json!({"serial_number": "SN-RUN", "part_number": "PN-RUN", "revision_number": "R1",
+               "batch_number": "LOT-RUN"}),
+    )
+    .await;
+    let r = srv.get("/api/v2/units/sn-run", &org.user_key).await;
+    let body = r.expect(200);
+    assert_eq!(body["created_during"]["id"], json!(first));
+    assert_eq!(body["created_during"]["outcome"], json!("PASS"));
+    assert_eq!(body["created_during"]["duration"], json!("PT1M30S"));
+    assert_eq!(
+        body["created_during"]["procedure"]["name"],
+        json!("Lab Functional")
+    );
+    assert_eq!(body["part"]["number"], json!("PN-RUN"));
+    assert_eq!(body["part"]["name"], json!("PN-RUN"));
+    assert_eq!(body["part"]["revision"]["number"], json!("R1"));
+    assert_eq!(body["batch"]["number"], json!("LOT-RUN"));
+    assert_eq!(body["created_by_user"]["email"], json!(org.user_email));
+
+    // A later run by the station: the unit's last run, not its creating run.
+    let second = create_run(
+        &srv,
+        &org.station_key,
+        &org.procedure_id,
+        "2026-06-02T10:00:00Z",
+        json!({"serial_number": "SN-RUN", "outcome": "FAIL"}),
+    )
+    .await;
+    part_with_unit(&srv, &org.user_key, "PN-OTHER", "SN-NO-RUNS").await;
+    let r = c
+        .units()
+        .list()
+        .serial_numbers(vec!["SN-RUN".into()])
+        .send()
+        .await
+        .unwrap();
+    let last = r.data[0].last_run.clone();
+    let r = srv
+        .get("/api/v2/units?serial_numbers=SN-RUN", &org.user_key)
+        .await;
+    let item = &r.expect(200)["data"][0];
+    assert_eq!(item["last_run"]["id"], json!(second));
+    assert_eq!(item["last_run"]["outcome"], json!("FAIL"));
+    assert!(format!("{last:?}").contains(&second));
+    let r = srv.get("/api/v2/units/SN-RUN", &org.user_key).await;
+    assert_eq!(r.expect(200)["created_during"]["id"], json!(first));
+
+    let list = |q: String| {
+        let srv = &srv;
+        let key = org.user_key.clone();
+        async move {
+            field(
+                &srv.get(&format!("/api/v2/units?{q}"), &key).await,
+                "serial_number",
+            )
+        }
+    };
+    assert_eq!(list("outcomes=FAIL".into()).await, ["SN-RUN"]);
+    assert_eq!(list("run_count_min=2".into()).await, ["SN-RUN"]);
+    assert_eq!(list("run_count_max=0".into()).await, ["SN-NO-RUNS"]);
+    assert_eq!(
+        list(format!("procedure_ids={}", org.procedure_id)).await,
+        ["SN-RUN"]
+    );
+    assert_eq!(
+        list("sort_by=last_run_at&sort_order=desc".into()).await,
+        ["SN-RUN", "SN-NO-RUNS"]
+    );
+
+    // Deleting the unit deletes its runs.
+    c.units()
+        .delete()
+        .serial_numbers(vec!["sn-run".into()])
+        .send()
+        .await
+        .unwrap();
+    for run in [first, second] {
+        srv.get(&format!("/api/v2/runs/{run}"), &org.user_key)
+            .await
+            .expect(404);
+    }
+}

@@ -281,3 +281,26 @@ pub async fn upload_linked(srv: &TestServer, id: &str) -> bool {
         .unwrap();
     linked.is_some()
 }
+
+/// `POST /v2/runs` with `fields` merged over a passing 90-second run of `procedure_id`
+/// starting at `started_at`; expects 200 and returns the run id.
+pub async fn create_run(
+    srv: &TestServer,
+    key: &str,
+    procedure_id: &str,
+    started_at: &str,
+    fields: Value,
+) -> String {
+    let started = Ts::parse_rfc3339(started_at).unwrap();
+    let ended = Ts::from_micros(started.micros() + 90_000_000).unwrap();
+    let mut body = json!({
+        "procedure_id": procedure_id,
+        "outcome": "PASS",
+        "started_at": started.to_string(),
+        "ended_at": ended.to_string(),
+    });
+    for (k, v) in fields.as_object().expect("fields object") {
+        body[k] = v.clone();
+    }
+    id_of(srv.post("/api/v2/runs", key, body).await)
+}
