@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod batches;
+pub mod deployments;
 pub mod health;
 pub mod identity;
 pub mod parts;
@@ -32,7 +33,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(batches::routes())
         .merge(units::routes())
         .merge(runs::routes())
-        .merge(attachments::routes());
+        .merge(attachments::routes())
+        .merge(deployments::routes());
     let api = Router::new()
         .nest("/v2", v2)
         .nest("/v1", v1::routes())
