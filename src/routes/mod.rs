@@ -6,7 +6,10 @@ pub mod batches;
 pub mod deployments;
 pub mod health;
 pub mod identity;
+pub mod logs;
+pub mod measurements;
 pub mod parts;
+pub mod phases;
 pub mod procedures;
 pub mod runs;
 pub mod stations;
@@ -33,6 +36,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(batches::routes())
         .merge(units::routes())
         .merge(runs::routes())
+        .merge(phases::routes())
+        .merge(measurements::routes())
+        .merge(logs::routes())
         .merge(attachments::routes())
         .merge(deployments::routes());
     let api = Router::new()

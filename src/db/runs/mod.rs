@@ -1,0 +1,28 @@
+//! Runs: one execution of a procedure on one unit, with ordered phases holding
+//! measurements, logs, sub-unit links and attachments (BEHAVIOR.md §1).
+//!
+//! - `model`: what a new run is made of (`NewRun`) and the normalisation rules every
+//!   way of creating runs shares.
+//! - `create`: `Db::create_run`, one transaction with implicit creation (`resolve`) and
+//!   bulk content inserts (`bulk`).
+//! - `read`, `list`, `write`: one run, run lists, updates and deletes.
+//! - `phases`, `measurements`, `logs`: content lists across runs.
+
+mod bulk;
+mod create;
+pub mod list;
+pub mod logs;
+pub mod measurements;
+pub mod model;
+pub mod phases;
+pub mod read;
+mod resolve;
+mod write;
+
+pub use list::{MetadataCondition, MetadataTest, RunFilter, RunSort};
+pub use model::{
+    ConfigEntry, Metadata, NewAggregation, NewDataSeries, NewLog, NewMeasurement, NewPhase, NewRun,
+    NewValidator, SecretEntry, SequenceEntry,
+};
+pub use read::{LogRow, MeasurementRow, PhaseRow, RunDetail, RunRow, SubUnitRow};
+pub use resolve::DEFAULT_REVISION;

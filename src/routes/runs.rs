@@ -1,9 +1,0 @@
-//! Runs (BEHAVIOR.md). Not yet served.
-
-use axum::Router;
-
-use crate::AppState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-}
