@@ -69,12 +69,36 @@ impl AppState {
         let signer = Signer::new(db::settings::signing_secret(&db).await?);
         let limiter = Arc::new(limiter);
         limiter.spawn_pruner(Duration::from_secs(60));
-        Ok(AppState {
+        let state = AppState {
             db,
             settings: Arc::new(settings),
             limiter,
             signer,
-        })
+        };
+        state.spawn_upload_sweeper();
+        Ok(state)
+    }
+
+    /// Deletes abandoned uploads in the background — partial blobs left by a crash at
+    /// once, then periodically, with uploads never linked nor finalized within
+    /// `unlinked_upload_ttl` — until the last clone of this state is dropped.
+    fn spawn_upload_sweeper(&self) {
+        let db = self.db.clone();
+        let ttl = self.settings.unlinked_upload_ttl;
+        let alive = Arc::downgrade(&self.settings);
+        let every = (ttl / 4).clamp(Duration::from_secs(10), Duration::from_secs(600));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                if let Err(e) = db.sweep_uploads(ttl).await {
+                    tracing::warn!(error = %e, "upload sweep failed; will retry");
+                }
+            }
+        });
     }
 }
 

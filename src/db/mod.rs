@@ -11,6 +11,7 @@ pub mod types;
 
 pub mod attachments;
 pub mod batches;
+pub mod blobs;
 pub mod common;
 pub mod identity;
 pub mod parts;

@@ -1,26 +1,206 @@
-//! Attachments and signed file transfer (BEHAVIOR.md §10).
+//! Attachments and signed file transfer (BEHAVIOR.md §10, §1.7, §2.7).
 //!
 //! Upload and download URLs are absolute, self-authorising and expiring:
-//! `{base}/files/{id}?expires={unix seconds}&signature={hex hmac}`, signed for one method.
+//! `{base}/files/{id}?expires={unix seconds}&signature={hex hmac}`, signed for one method
+//! (`PUT` to upload, `GET` to download). The transfers themselves are in `files`.
+//!
+//! Decisions where the spec is silent:
+//! - Finalizing is idempotent: a second finalize answers 200 with a fresh download URL.
+//!   Finalizing before any bytes were uploaded is `400 BAD_REQUEST` (there is nothing to
+//!   finalize yet), never a URL that would then 404.
+//! - `DELETE /v2/attachments` and `DELETE /v2/units/{serial}/attachments` delete the ids
+//!   that exist (for the unit: that are attachments of that unit) and answer 404 when
+//!   none does; ids that are not UUIDs match nothing. Both are allowed to station keys
+//!   (BEHAVIOR.md §15 forbids stations nothing about attachments).
 
-use axum::http::{header, HeaderMap};
+mod files;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
 use axum::Router;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
 
+use super::IdsResponse;
+use crate::db::common::created_by;
 use crate::db::Id;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Json, Path, Query};
+use crate::values::{id_filter, text_rule, trimmed_required};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/attachments", post(initialize).delete(delete_uploads))
+        .route("/attachments/{id}/finalize", post(finalize))
+        .route("/runs/{id}/attachments", post(create_run_attachment))
+        .route(
+            "/units/{serial_number}/attachments",
+            post(create_unit_attachment).delete(delete_unit_attachments),
+        )
 }
 
 /// The unauthenticated, signed upload/download endpoints.
 pub fn file_routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/files/{id}", get(files::download).put(files::upload))
+}
+
+fn attachment_name(name: &str) -> Result<(), validator::ValidationError> {
+    // COMPAT: the real service keeps names up to 255 characters and must refuse >1000.
+    text_rule("Name", name, 1, 255)
+}
+
+/// Body of every "create an upload" operation: the file name, extension included.
+#[derive(Debug, Deserialize, Validate)]
+pub struct AttachmentInitializeRequest {
+    #[serde(deserialize_with = "trimmed_required")]
+    #[validate(custom(function = "attachment_name"))]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttachmentInitializeResponse {
+    pub id: Id,
+    pub upload_url: String,
+}
+
+impl AttachmentInitializeResponse {
+    fn new(state: &AppState, headers: &HeaderMap, id: Id) -> Self {
+        let base = public_base(state, headers);
+        AttachmentInitializeResponse {
+            id,
+            upload_url: signed_url(state, &base, id, "PUT"),
+        }
+    }
+}
+
+/// `attachments.initialize` — `POST /v2/attachments`: a new upload and the URL to `PUT`
+/// its bytes to. Both key types.
+async fn initialize(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<AttachmentInitializeRequest>,
+) -> ApiResult<axum::Json<AttachmentInitializeResponse>> {
+    let id = state
+        .db
+        .create_upload(caller.org_id, created_by(&caller), &body.name)
+        .await?;
+    Ok(axum::Json(AttachmentInitializeResponse::new(
+        &state, &headers, id,
+    )))
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttachmentFinalizeResponse {
+    pub url: String,
+}
+
+/// `attachments.finalize` — `POST /v2/attachments/{id}/finalize` (no body): confirms
+/// the upload and returns its download URL. Idempotent; 400 before any bytes arrived.
+async fn finalize(
+    State(state): State<AppState>,
+    Path(id): Path<Id>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<AttachmentFinalizeResponse>> {
+    state.db.finalize_upload(caller.org_id, id).await?;
+    let base = public_base(&state, &headers);
+    Ok(axum::Json(AttachmentFinalizeResponse {
+        url: download_url(&state, &base, id),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttachmentDeleteQuery {
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+/// The ids of a delete query; none at all is a 400.
+fn requested_ids(ids: &[String]) -> ApiResult<Vec<Id>> {
+    id_filter(ids).ok_or_else(|| ApiError::invalid("ids", "At least one id is required"))
+}
+
+/// `attachments.delete` (older Python SDK) — `DELETE /v2/attachments?ids=…`: deletes the
+/// uploads and their bytes, wherever they are linked. Answers `{"id": [deleted ids]}`.
+async fn delete_uploads(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AttachmentDeleteQuery>,
+) -> ApiResult<axum::Json<IdsResponse>> {
+    let ids = requested_ids(&q.ids)?;
+    let id = state.db.delete_uploads(caller.org_id, &ids).await?;
+    Ok(axum::Json(IdsResponse { id }))
+}
+
+/// `runs.create_attachment` — `POST /v2/runs/{id}/attachments`: an upload already linked
+/// to the run (listed by the run right away). Both key types.
+async fn create_run_attachment(
+    State(state): State<AppState>,
+    Path(run_id): Path<Id>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<AttachmentInitializeRequest>,
+) -> ApiResult<axum::Json<AttachmentInitializeResponse>> {
+    let id = state
+        .db
+        .create_run_upload(caller.org_id, run_id, created_by(&caller), &body.name)
+        .await?;
+    Ok(axum::Json(AttachmentInitializeResponse::new(
+        &state, &headers, id,
+    )))
+}
+
+/// `units.create_attachment` — `POST /v2/units/{serial_number}/attachments`: an upload
+/// already linked to the unit (serial matched case-insensitively). Both key types.
+async fn create_unit_attachment(
+    State(state): State<AppState>,
+    Path(serial_number): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<AttachmentInitializeRequest>,
+) -> ApiResult<axum::Json<AttachmentInitializeResponse>> {
+    let id = state
+        .db
+        .create_unit_upload(
+            caller.org_id,
+            &serial_number,
+            created_by(&caller),
+            &body.name,
+        )
+        .await?;
+    Ok(axum::Json(AttachmentInitializeResponse::new(
+        &state, &headers, id,
+    )))
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnitDeleteAttachmentResponse {
+    pub ids: Vec<Id>,
+}
+
+/// `units.delete_attachment` — `DELETE /v2/units/{serial_number}/attachments?ids=…`:
+/// removes the unit's attachments and their stored files. Both key types.
+async fn delete_unit_attachments(
+    State(state): State<AppState>,
+    Path(serial_number): Path<String>,
+    caller: Caller,
+    Query(q): Query<AttachmentDeleteQuery>,
+) -> ApiResult<axum::Json<UnitDeleteAttachmentResponse>> {
+    let ids = requested_ids(&q.ids)?;
+    let ids = state
+        .db
+        .delete_unit_attachments(caller.org_id, &serial_number, &ids)
+        .await?;
+    Ok(axum::Json(UnitDeleteAttachmentResponse { ids }))
 }
 
 /// The base URL clients reach this server at: `--public-url` when configured, else the
 /// request's `Host` (and `X-Forwarded-Proto`, default `http`).
 pub fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+    use axum::http::header;
     if let Some(url) = &state.settings.public_url {
         return url.trim_end_matches('/').to_string();
     }
