@@ -24,9 +24,11 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::db::runs::{NewLog, NewMeasurement, NewPhase, NewRun};
+use crate::db::{Id, Ts};
 use crate::error::ApiError;
 
-use super::lenient_json;
+use super::{lenient_json, rules, validators};
 
 /// An OpenHTF test record, as much of it as becomes a run. Unknown keys are ignored and
 /// every key is optional: the mapping decides what is required.
@@ -158,6 +160,135 @@ impl Record {
     /// The run outcome (see the module doc for unknown values).
     pub fn run_outcome(&self) -> &'static str {
         run_outcome(self.outcome.as_deref())
+    }
+}
+
+impl Record {
+    /// The run this record describes, for procedure `procedure_id` (resolved by the
+    /// caller from `procedure_ref`). 400 naming the record key when the serial number,
+    /// part, revision, batch or version is unusable.
+    pub fn to_new_run(&self, procedure_id: Id) -> Result<NewRun, ApiError> {
+        let serial = self.serial_number().unwrap_or_default();
+        let part = self.meta("part_number");
+        let revision = self.meta("revision").or_else(|| self.meta("revision_number"));
+        let batch = self.meta("batch_number");
+        let version = self.meta("procedure_version");
+        let mut faults = crate::values::Faults::new();
+        faults.check("dut_id", rules::serial(&serial));
+        if let Some(p) = &part {
+            faults.check("metadata.part_number", rules::part(p));
+        }
+        if let Some(r) = &revision {
+            faults.check("metadata.revision", rules::revision(r));
+        }
+        if let Some(b) = &batch {
+            faults.check("metadata.batch_number", rules::batch(b));
+        }
+        if let Some(v) = &version {
+            faults.check("metadata.procedure_version", rules::version(v));
+        }
+        faults.into_result()?;
+
+        let now = Ts::now();
+        let phases = self.new_phases(now);
+        let started_at = millis_ts(self.start_time_millis.as_ref())
+            .or_else(|| phases.iter().map(|p| p.started_at).min())
+            .unwrap_or(now);
+        let ended_at = millis_ts(self.end_time_millis.as_ref())
+            .or_else(|| phases.iter().map(|p| p.ended_at).max())
+            .unwrap_or(started_at)
+            .max(started_at);
+        let logs = self
+            .log_records
+            .iter()
+            .map(|l| {
+                NewLog::new(
+                    log_level(l.level.as_ref()),
+                    millis_ts(l.timestamp_millis.as_ref()).unwrap_or(started_at),
+                    l.message.as_deref().unwrap_or(""),
+                    l.source.as_deref().unwrap_or(""),
+                    millis(l.lineno.as_ref()).unwrap_or(0).max(0),
+                )
+            })
+            .collect();
+
+        let mut run = NewRun::new(procedure_id, serial, self.run_outcome(), started_at, ended_at);
+        run.part_number = part;
+        run.revision_number = revision;
+        run.batch_number = batch;
+        run.procedure_version = version;
+        run.sub_units = self.sub_units();
+        run.phases = phases;
+        run.logs = logs;
+        Ok(run)
+    }
+
+    /// The phases in record order; a phase repeating the one before it (same name and
+    /// descriptor) is its next attempt.
+    fn new_phases(&self, now: Ts) -> Vec<NewPhase> {
+        let mut out: Vec<NewPhase> = Vec::with_capacity(self.phases.len());
+        let mut previous: Option<(String, Option<&Value>)> = None;
+        for (i, p) in self.phases.iter().enumerate() {
+            let name = p
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| format!("phase {}", i + 1));
+            let started_at = millis_ts(p.start_time_millis.as_ref()).unwrap_or(now);
+            let ended_at = millis_ts(p.end_time_millis.as_ref())
+                .unwrap_or(started_at)
+                .max(started_at);
+            let key = (name.clone(), p.descriptor_id.as_ref());
+            let retry_count = match (&previous, out.last()) {
+                (Some(prev), Some(last)) if *prev == key => last.retry_count + 1,
+                _ => 0,
+            };
+            previous = Some(key);
+            out.push(NewPhase {
+                name,
+                outcome: phase_outcome(p.outcome.as_deref()).to_string(),
+                started_at,
+                ended_at,
+                retry_count,
+                docstring: p
+                    .codeinfo
+                    .as_ref()
+                    .and_then(|c| c.docstring.clone())
+                    .filter(|d| !d.trim().is_empty()),
+                sequence_path: None,
+                measurements: p
+                    .measurements
+                    .iter()
+                    .map(|(key, m)| m.to_new_measurement(key))
+                    .collect(),
+            });
+        }
+        out
+    }
+}
+
+fn millis_ts(v: Option<&Value>) -> Option<Ts> {
+    millis(v).and_then(|ms| Ts::from_micros(ms.checked_mul(1000)?))
+}
+
+impl Measurement {
+    fn to_new_measurement(&self, key: &str) -> NewMeasurement {
+        let outcome = measurement_outcome(self.outcome.as_deref());
+        let strings = self.validator_strings();
+        NewMeasurement {
+            name: self
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| key.to_string()),
+            outcome: outcome.to_string(),
+            measured_value: self.measured_value.clone(),
+            units: self.units_text(),
+            docstring: self.docstring.clone().filter(|d| !d.trim().is_empty()),
+            validators: (!strings.is_empty()).then(|| validators::from_strings(&strings, outcome)),
+            aggregations: None,
+            data_series: None,
+        }
     }
 }
 

@@ -5,6 +5,28 @@
 
 use serde_json::{Number, Value};
 
+use crate::db::runs::NewValidator;
+
+/// The validators a list of OpenHTF-style strings stands for: one per string, each
+/// carrying the string as its expression and `outcome` (the measurement's) as its
+/// outcome.
+pub fn from_strings<S: AsRef<str>>(strings: &[S], outcome: &str) -> Vec<NewValidator> {
+    strings
+        .iter()
+        .map(|s| {
+            let raw = s.as_ref();
+            let parsed = parse(raw);
+            NewValidator {
+                operator: parsed.operator,
+                expected_value: parsed.expected,
+                expression: Some(raw.to_string()),
+                outcome: Some(outcome.to_string()),
+                is_decisive: None,
+            }
+        })
+        .collect()
+}
+
 /// What a validator string says: an operator with its expected value, or nothing
 /// machine-readable (`operator` and `expected` both `None`).
 #[derive(Debug, Clone, PartialEq)]

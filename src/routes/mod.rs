@@ -6,6 +6,7 @@ pub mod batches;
 pub mod deployments;
 pub mod health;
 pub mod identity;
+pub mod imports;
 pub mod logs;
 pub mod measurements;
 pub mod parts;
@@ -40,7 +41,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(measurements::routes())
         .merge(logs::routes())
         .merge(attachments::routes())
-        .merge(deployments::routes());
+        .merge(deployments::routes())
+        .merge(imports::routes());
     let api = Router::new()
         .nest("/v2", v2)
         .nest("/v1", v1::routes())
