@@ -28,7 +28,7 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
-use super::{Db, Id, Sql, Ts};
+use super::{Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
 
 /// Size of every chunk but a blob's last.
@@ -37,6 +37,10 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 /// A `writing` blob that received nothing for this long belongs to an upload that is
 /// gone (a crash, or a client that stalled): the sweep deletes it.
 pub const STALE_WRITING: Duration = Duration::from_secs(5 * 60);
+
+/// A live upload refreshes its blob's activity time at least this often, even when it
+/// is too slow to fill a chunk within `STALE_WRITING`.
+const HEARTBEAT: Duration = Duration::from_secs(60);
 
 /// The stored bytes of a completed upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,8 +159,15 @@ impl Db {
         let mut size: u64 = 0;
         let mut seq: i64 = 0;
         let mut buf = BytesMut::with_capacity(CHUNK_SIZE);
+        let mut last_touch = std::time::Instant::now();
         while let Some(frame) = body.next().await {
             let frame = frame?;
+            if last_touch.elapsed() >= HEARTBEAT {
+                let mut tx = self.begin().await?;
+                touch_blob(&mut tx, blob_id).await?;
+                tx.commit().await?;
+                last_touch = std::time::Instant::now();
+            }
             size += frame.len() as u64;
             if size > max_size {
                 return Err(ApiError::payload_too_large(max_size));
@@ -170,6 +181,7 @@ impl Db {
                 if buf.len() == CHUNK_SIZE {
                     let chunk = buf.split().freeze();
                     self.append_chunk(blob_id, seq, chunk).await?;
+                    last_touch = std::time::Instant::now();
                     seq += 1;
                     buf.reserve(CHUNK_SIZE);
                 }
@@ -193,16 +205,7 @@ impl Db {
     /// judged it abandoned) stops the upload.
     async fn append_chunk(&self, blob_id: Id, seq: i64, data: Bytes) -> ApiResult<()> {
         let mut tx = self.begin().await?;
-        let alive = tx
-            .execute(
-                Sql::new("UPDATE blobs SET created_at = $1 WHERE id = $2 AND state = 'writing'")
-                    .bind(Ts::now())
-                    .bind(blob_id),
-            )
-            .await?;
-        if alive == 0 {
-            return Err(upload_gone());
-        }
+        touch_blob(&mut tx, blob_id).await?;
         tx.execute(
             Sql::new("INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)")
                 .bind(blob_id)
@@ -333,6 +336,22 @@ impl Db {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// Refreshes a `writing` blob's activity time; 404 when it is no longer being written
+/// (its attachment was deleted, or the sweep judged it abandoned).
+async fn touch_blob(tx: &mut Tx, blob_id: Id) -> ApiResult<()> {
+    let alive = tx
+        .execute(
+            Sql::new("UPDATE blobs SET created_at = $1 WHERE id = $2 AND state = 'writing'")
+                .bind(Ts::now())
+                .bind(blob_id),
+        )
+        .await?;
+    if alive == 0 {
+        return Err(upload_gone());
+    }
+    Ok(())
 }
 
 /// `now - age`, as a timestamp.

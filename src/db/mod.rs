@@ -445,7 +445,8 @@ impl Db {
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         self.read()
-            .fetch_optional::<(i64,)>(Sql::new("SELECT 1"))
+            // Postgres types a bare `1` as INT4, which does not decode as i64.
+            .fetch_optional::<(i64,)>(Sql::new("SELECT CAST(1 AS BIGINT)"))
             .await
             .is_ok()
     }
