@@ -64,7 +64,9 @@ impl Db {
         q.push_bind(org_id);
         match Id::parse(reference) {
             Some(id) => q.push(" AND id = ").push_bind(id),
-            None => q.push(" AND identifier_key = ").push_bind(ci_key(reference)),
+            None => q
+                .push(" AND identifier_key = ")
+                .push_bind(ci_key(reference)),
         };
         Ok(self.read().fetch_optional::<(Id,)>(q).await?.map(|r| r.0))
     }
@@ -97,8 +99,10 @@ impl Db {
         // An organization has few procedures.
         let all: Vec<NamedProcedure> = tx
             .fetch_all(
-                Sql::new("SELECT id, name FROM procedures WHERE org_id = $1 ORDER BY created_at, id")
-                    .bind(org_id),
+                Sql::new(
+                    "SELECT id, name FROM procedures WHERE org_id = $1 ORDER BY created_at, id",
+                )
+                .bind(org_id),
             )
             .await?;
         let found: Vec<Id> = all

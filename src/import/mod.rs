@@ -162,5 +162,7 @@ pub async fn tabular(
         .await?;
     let table = tabular::Table::parse(&file.bytes)?;
     let run = mapping.to_new_run(&table, procedure_id)?;
-    Ok(create_with_report(db, caller, run, upload_id, true).await?.run_id)
+    Ok(create_with_report(db, caller, run, upload_id, true)
+        .await?
+        .run_id)
 }

@@ -170,7 +170,9 @@ impl Record {
     pub fn to_new_run(&self, procedure_id: Id) -> Result<NewRun, ApiError> {
         let serial = self.serial_number().unwrap_or_default();
         let part = self.meta("part_number");
-        let revision = self.meta("revision").or_else(|| self.meta("revision_number"));
+        let revision = self
+            .meta("revision")
+            .or_else(|| self.meta("revision_number"));
         let batch = self.meta("batch_number");
         let version = self.meta("procedure_version");
         let mut faults = crate::values::Faults::new();
@@ -212,7 +214,13 @@ impl Record {
             })
             .collect();
 
-        let mut run = NewRun::new(procedure_id, serial, self.run_outcome(), started_at, ended_at);
+        let mut run = NewRun::new(
+            procedure_id,
+            serial,
+            self.run_outcome(),
+            started_at,
+            ended_at,
+        );
         run.part_number = part;
         run.revision_number = revision;
         run.batch_number = batch;

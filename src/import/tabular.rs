@@ -229,7 +229,9 @@ impl Table {
             rows.push(record.iter().map(str::to_string).collect());
         }
         if rows.is_empty() {
-            return Err(ApiError::bad_request("The file has a header row but no data rows"));
+            return Err(ApiError::bad_request(
+                "The file has a header row but no data rows",
+            ));
         }
         Ok(Table { columns, rows })
     }
@@ -324,7 +326,12 @@ pub fn cell_value(s: &str) -> Value {
     }
 }
 
-fn number_cell(table: &Table, path: &str, row: usize, col: usize) -> Result<Option<Number>, ApiError> {
+fn number_cell(
+    table: &Table,
+    path: &str,
+    row: usize,
+    col: usize,
+) -> Result<Option<Number>, ApiError> {
     let s = table.cell(row, col);
     if s.is_empty() {
         return Ok(None);
@@ -346,7 +353,9 @@ fn timestamp(path: &str, what: &str, s: &str) -> Result<Ts, ApiError> {
     parse_query_ts(path, s).map_err(|_| {
         fault(
             path,
-            format!("{what}: `{s}` is not a date and time (use RFC 3339, e.g. 2026-01-02T03:04:05Z)"),
+            format!(
+                "{what}: `{s}` is not a date and time (use RFC 3339, e.g. 2026-01-02T03:04:05Z)"
+            ),
         )
     })
 }
@@ -357,10 +366,15 @@ fn mapped(map: Option<&HashMap<String, String>>, s: &str) -> String {
     let m = map.and_then(|m| {
         m.get(s).or_else(|| {
             let lower = s.to_lowercase();
-            m.iter().find(|(k, _)| k.to_lowercase() == lower).map(|(_, v)| v)
+            m.iter()
+                .find(|(k, _)| k.to_lowercase() == lower)
+                .map(|(_, v)| v)
         })
     });
-    m.map(String::as_str).unwrap_or(s).trim().to_ascii_uppercase()
+    m.map(String::as_str)
+        .unwrap_or(s)
+        .trim()
+        .to_ascii_uppercase()
 }
 
 const RUN_OUTCOMES: [&str; 5] = ["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"];
@@ -374,9 +388,19 @@ impl ImportTabularMapping {
         let f = &self.fields;
         let serial = self
             .text("mapping.fields.serial_number", &f.serial_number, table)?
-            .ok_or_else(|| fault("mapping.fields.serial_number", "The serial number is empty in every row"))?;
+            .ok_or_else(|| {
+                fault(
+                    "mapping.fields.serial_number",
+                    "The serial number is empty in every row",
+                )
+            })?;
         rules::serial(&serial).map_err(|m| fault("mapping.fields.serial_number", m))?;
-        let started_at = self.time("mapping.fields.started_at", "started_at", &f.started_at, table)?;
+        let started_at = self.time(
+            "mapping.fields.started_at",
+            "started_at",
+            &f.started_at,
+            table,
+        )?;
         let ended_at = self.time("mapping.fields.ended_at", "ended_at", &f.ended_at, table)?;
         if ended_at < started_at {
             return Err(fault(
@@ -387,23 +411,48 @@ impl ImportTabularMapping {
         let outcome = self.run_outcome(table)?;
 
         let mut run = NewRun::new(procedure_id, serial, outcome, started_at, ended_at);
-        run.part_number = self.opt_text("mapping.fields.part_number", &f.part_number, table, rules::part)?;
-        run.revision_number =
-            self.opt_text("mapping.fields.revision_number", &f.revision_number, table, rules::revision)?;
-        run.batch_number = self.opt_text("mapping.fields.batch_number", &f.batch_number, table, rules::batch)?;
-        run.operated_by = self.opt_text("mapping.fields.operated_by", &f.operated_by, table, |_| Ok(()))?;
-        run.docstring = self.opt_text("mapping.fields.docstring", &f.docstring, table, |_| Ok(()))?;
+        run.part_number = self.opt_text(
+            "mapping.fields.part_number",
+            &f.part_number,
+            table,
+            rules::part,
+        )?;
+        run.revision_number = self.opt_text(
+            "mapping.fields.revision_number",
+            &f.revision_number,
+            table,
+            rules::revision,
+        )?;
+        run.batch_number = self.opt_text(
+            "mapping.fields.batch_number",
+            &f.batch_number,
+            table,
+            rules::batch,
+        )?;
+        run.operated_by =
+            self.opt_text("mapping.fields.operated_by", &f.operated_by, table, |_| {
+                Ok(())
+            })?;
+        run.docstring =
+            self.opt_text("mapping.fields.docstring", &f.docstring, table, |_| Ok(()))?;
         run.metadata = metadata("mapping.metadata", self.metadata.as_deref(), table)?;
         run.unit_metadata = metadata("mapping.unitMetadata", self.unit_metadata.as_deref(), table)?;
         run.phases = self.phases(table, started_at, ended_at)?;
         Ok(run)
     }
 
-    fn text(&self, path: &str, src: &ImportTabularSource, table: &Table) -> Result<Option<String>, ApiError> {
+    fn text(
+        &self,
+        path: &str,
+        src: &ImportTabularSource,
+        table: &Table,
+    ) -> Result<Option<String>, ApiError> {
         match (&src.column, &src.value) {
             (Some(c), None) => {
                 let col = table.column(&format!("{path}.column"), c)?;
-                Ok(table.run_value(&format!("{path}.column"), col)?.map(|(_, v)| v))
+                Ok(table
+                    .run_value(&format!("{path}.column"), col)?
+                    .map(|(_, v)| v))
             }
             (None, Some(v)) => Ok(Some(v.trim().to_string()).filter(|v| !v.is_empty())),
             _ => Err(fault(path, "Give either `column` or `value`")),
@@ -425,7 +474,13 @@ impl ImportTabularMapping {
         Ok(v)
     }
 
-    fn time(&self, path: &str, what: &str, src: &ImportTabularSource, table: &Table) -> Result<Ts, ApiError> {
+    fn time(
+        &self,
+        path: &str,
+        what: &str,
+        src: &ImportTabularSource,
+        table: &Table,
+    ) -> Result<Ts, ApiError> {
         let v = self
             .text(path, src, table)?
             .ok_or_else(|| fault(path, format!("{what} is empty in every row")))?;
@@ -584,9 +639,16 @@ impl ImportTabularMapping {
                         .map(|n| table.column(&format!("{path}.{key}"), n))
                         .transpose()
                 };
-                let missing = |key: &str| fault(&format!("{path}.{key}"), format!("The long layout needs `{key}`"));
-                let name_col = col("nameColumn", &m.name_column)?.ok_or_else(|| missing("nameColumn"))?;
-                let value_col = col("valueColumn", &m.value_column)?.ok_or_else(|| missing("valueColumn"))?;
+                let missing = |key: &str| {
+                    fault(
+                        &format!("{path}.{key}"),
+                        format!("The long layout needs `{key}`"),
+                    )
+                };
+                let name_col =
+                    col("nameColumn", &m.name_column)?.ok_or_else(|| missing("nameColumn"))?;
+                let value_col =
+                    col("valueColumn", &m.value_column)?.ok_or_else(|| missing("valueColumn"))?;
                 let units_col = col("unitsColumn", &m.units_column)?;
                 let lower_col = col("lowerColumn", &m.lower_column)?;
                 let upper_col = col("upperColumn", &m.upper_column)?;
@@ -635,7 +697,10 @@ impl ImportTabularMapping {
                         .map(|c| table.cell(row, c).to_string())
                         .filter(|p| !p.is_empty())
                         .or_else(|| row_phase[row].clone());
-                    phases.push(phase, measurement(name.to_string(), value, units, lower, upper, outcome));
+                    phases.push(
+                        phase,
+                        measurement(name.to_string(), value, units, lower, upper, outcome),
+                    );
                 }
                 Ok(())
             }
@@ -663,8 +728,14 @@ fn measurement(
         (Some(_), false, _) => "PASS",
         (Some(_), true, None) => "UNSET",
         (Some(_), true, Some(v)) => {
-            let ok_low = lower.as_ref().and_then(Number::as_f64).is_none_or(|l| v >= l);
-            let ok_high = upper.as_ref().and_then(Number::as_f64).is_none_or(|u| v <= u);
+            let ok_low = lower
+                .as_ref()
+                .and_then(Number::as_f64)
+                .is_none_or(|l| v >= l);
+            let ok_high = upper
+                .as_ref()
+                .and_then(Number::as_f64)
+                .is_none_or(|u| v <= u);
             if ok_low && ok_high {
                 "PASS"
             } else {
@@ -770,7 +841,10 @@ fn metadata(
     if entries.len() > MAX_METADATA_KEYS {
         return Err(fault(
             path,
-            format!("Metadata may have at most {MAX_METADATA_KEYS} keys, got {}", entries.len()),
+            format!(
+                "Metadata may have at most {MAX_METADATA_KEYS} keys, got {}",
+                entries.len()
+            ),
         ));
     }
     let mut out = Map::new();
@@ -870,7 +944,10 @@ mod tests {
         assert_eq!(run.phases[0].name, DEFAULT_PHASE);
         let ms = &run.phases[0].measurements;
         assert_eq!(ms.len(), 2);
-        assert_eq!((ms[0].outcome.as_str(), ms[0].units.as_deref()), ("PASS", Some("V")));
+        assert_eq!(
+            (ms[0].outcome.as_str(), ms[0].units.as_deref()),
+            ("PASS", Some("V"))
+        );
         assert_eq!(ms[1].measured_value, Some(json!("ABC")));
         assert_eq!(ms[1].outcome, "PASS");
         assert_eq!(run.started_at.to_string(), "2026-01-02T03:04:05.000000Z");
@@ -893,17 +970,25 @@ mod tests {
             .to_new_run(&t, Id::NIL)
             .unwrap_err();
         assert!(e.issues[0].message.contains("`sn`"), "{:?}", e.issues);
-        assert!(e.issues[0].message.contains("serial, result"), "{:?}", e.issues);
+        assert!(
+            e.issues[0].message.contains("serial, result"),
+            "{:?}",
+            e.issues
+        );
 
         let csv = "serial,result,start\nSN-1,maybe,2026-01-02T03:04:05Z\n";
         let t = Table::parse(csv.as_bytes()).unwrap();
-        let e = mapping(json!({"fields": base_fields()})).to_new_run(&t, Id::NIL).unwrap_err();
+        let e = mapping(json!({"fields": base_fields()}))
+            .to_new_run(&t, Id::NIL)
+            .unwrap_err();
         assert!(e.issues[0].message.contains("maybe"), "{:?}", e.issues);
         assert!(e.issues[0].message.contains("row 1"), "{:?}", e.issues);
 
         let csv = "serial,result,start,low\nSN-1,ok,yesterday,1\n";
         let t = Table::parse(csv.as_bytes()).unwrap();
-        let e = mapping(json!({"fields": base_fields()})).to_new_run(&t, Id::NIL).unwrap_err();
+        let e = mapping(json!({"fields": base_fields()}))
+            .to_new_run(&t, Id::NIL)
+            .unwrap_err();
         assert!(e.issues[0].message.contains("yesterday"), "{:?}", e.issues);
 
         let csv = "serial,result,start,name,value,low\nSN-1,ok,2026-01-02T03:04:05Z,v,1,abc\n";
@@ -912,12 +997,22 @@ mod tests {
             "layout": "long", "nameColumn": "name", "valueColumn": "value", "lowerColumn": "low"}}))
         .to_new_run(&t, Id::NIL)
         .unwrap_err();
-        assert!(e.issues[0].message.contains("Column `low`, row 1"), "{:?}", e.issues);
+        assert!(
+            e.issues[0].message.contains("Column `low`, row 1"),
+            "{:?}",
+            e.issues
+        );
 
         let csv = "serial,result,start\nSN-1,ok,2026-01-02T03:04:05Z\nSN-2,ok,\n";
         let t = Table::parse(csv.as_bytes()).unwrap();
-        let e = mapping(json!({"fields": base_fields()})).to_new_run(&t, Id::NIL).unwrap_err();
-        assert!(e.issues[0].message.contains("row 1") && e.issues[0].message.contains("row 2"), "{:?}", e.issues);
+        let e = mapping(json!({"fields": base_fields()}))
+            .to_new_run(&t, Id::NIL)
+            .unwrap_err();
+        assert!(
+            e.issues[0].message.contains("row 1") && e.issues[0].message.contains("row 2"),
+            "{:?}",
+            e.issues
+        );
     }
 
     #[test]

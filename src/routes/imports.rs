@@ -89,7 +89,10 @@ impl ImportStructuredRequest {
         let mut issues = Vec::new();
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
             issues.push(Issue::at(
-                format!("items must hold 1 to {MAX_ITEMS} files, got {}", self.items.len()),
+                format!(
+                    "items must hold 1 to {MAX_ITEMS} files, got {}",
+                    self.items.len()
+                ),
                 "items",
             ));
         }
@@ -245,16 +248,20 @@ async fn tabular(
                 "Give either mapping or template_id, not both",
             ))
         }
-        (None, Some(_)) => {
-            return Err(ApiError::not_found(
-                "Template not found: tofulab has no saved mapping templates, send `mapping` instead",
-            ))
-        }
+        (None, Some(_)) => return Err(ApiError::not_found(
+            "Template not found: tofulab has no saved mapping templates, send `mapping` instead",
+        )),
         (None, None) => return Err(ApiError::invalid("mapping", "mapping is required")),
         (Some(m), None) => m,
     };
-    let id = import::tabular(&state.db, &caller, body.upload_id, body.procedure_id, &mapping)
-        .await?;
+    let id = import::tabular(
+        &state.db,
+        &caller,
+        body.upload_id,
+        body.procedure_id,
+        &mapping,
+    )
+    .await?;
     Ok(axum::Json(ImportTabularResponse {
         id,
         file_import_id: body.upload_id,

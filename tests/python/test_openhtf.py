@@ -60,13 +60,16 @@ def by_name(items):
 def test_openhtf_upload_callback_lands_a_complete_run(server, v2, unique):
     serial = f"OHTF-{unique}"
     part = f"PN-OHTF-{unique}"
-    procedure = v2.procedures.get(id=server.procedure_id)
-    # The record names the procedure by its identifier, in another case: the server
-    # resolves identifiers case-insensitively.
+    # The record names the procedure by its identifier (a key the Python models do not
+    # carry, so read raw), in another case: identifiers resolve case-insensitively.
+    identifier = httpx.get(
+        f"{server.url}/api/v2/procedures/{server.procedure_id}",
+        headers={"Authorization": f"Bearer {server.user_key}"},
+    ).json()["identifier"]
     test = htf.Test(
         power_on, sweep, thermal, wrap_up,
         test_name="board_fvt",
-        procedure_id=procedure.identifier.lower(),
+        procedure_id=identifier.lower(),
         part_number=part,
     )
     test.add_output_callbacks(upload(api_key=server.user_key, url=server.url))
@@ -109,7 +112,9 @@ def test_openhtf_upload_callback_lands_a_complete_run(server, v2, unique):
     temp = phases["thermal"].measurements[0]
     assert (temp.outcome, temp.measured_value, temp.units) == ("FAIL", 85, "°C")
     assert temp.validators[0].outcome == "FAIL"
-    assert by_name(phases["wrap_up"].measurements)["serial_echo"].validators[0].expected_value == "ok"
+    # OpenHTF writes a string `equals` as an anchored regex.
+    echo = by_name(phases["wrap_up"].measurements)["serial_echo"].validators[0]
+    assert (echo.operator, echo.expected_value) == ("matches", "^ok$")
 
     logs = {(log.level, log.message) for log in run.logs}
     assert ("INFO", "board powered") in logs

@@ -28,7 +28,9 @@ use crate::import::{openhtf::millis, resolve_procedure, rules, validators};
 use crate::routes::attachments::{download_url, public_base};
 use crate::routes::runs::enums::{LogLevel, MeasurementOutcome, PhaseOutcome};
 use crate::routes::runs::render::{run_detail, RunGetResponse};
-use crate::values::{parse_iso_duration, parse_query_ts, trimmed, trimmed_required, Faults, Page, SortOrder};
+use crate::values::{
+    parse_iso_duration, parse_query_ts, trimmed, trimmed_required, Faults, Page, SortOrder,
+};
 use crate::AppState;
 
 /// `unit_under_test` of a legacy run.
@@ -160,7 +162,11 @@ fn units_text(v: Option<&Value>) -> Option<String> {
         Value::Array(items) => Some(
             items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
@@ -171,13 +177,21 @@ fn units_text(v: Option<&Value>) -> Option<String> {
 fn millis_ts(field: &str, v: &Value) -> ApiResult<Ts> {
     millis(Some(v))
         .and_then(|ms| Ts::from_micros(ms.checked_mul(1000)?))
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a time in milliseconds since the Unix epoch")))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                format!("{field} must be a time in milliseconds since the Unix epoch"),
+            )
+        })
 }
 
 fn duration_us(field: &str, s: &str) -> ApiResult<i64> {
-    parse_iso_duration(s)
-        .filter(|us| *us >= 0)
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an ISO 8601 duration such as PT1M30S, got `{s}`")))
+    parse_iso_duration(s).filter(|us| *us >= 0).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            format!("{field} must be an ISO 8601 duration such as PT1M30S, got `{s}`"),
+        )
+    })
 }
 
 fn plus(t: Ts, us: i64) -> Ts {
@@ -251,7 +265,10 @@ impl CreateRunRequest {
     fn check(&self) -> ApiResult<()> {
         let u = &self.unit_under_test;
         let mut faults = Faults::new();
-        faults.check("unit_under_test.serial_number", rules::serial(&u.serial_number));
+        faults.check(
+            "unit_under_test.serial_number",
+            rules::serial(&u.serial_number),
+        );
         if let Some(p) = &u.part_number {
             faults.check("unit_under_test.part_number", rules::part(p));
         }
@@ -265,7 +282,10 @@ impl CreateRunRequest {
             faults.check("procedure_version", rules::version(v));
         }
         for (i, s) in self.sub_units.iter().flatten().enumerate() {
-            faults.check(&format!("sub_units.{i}.serial_number"), rules::serial(&s.serial_number));
+            faults.check(
+                &format!("sub_units.{i}.serial_number"),
+                rules::serial(&s.serial_number),
+            );
         }
         faults.into_result()
     }
@@ -274,7 +294,10 @@ impl CreateRunRequest {
     fn into_new_run(self, procedure_id: Id) -> ApiResult<NewRun> {
         let mut phases = Vec::new();
         for (i, p) in self.phases.into_iter().flatten().enumerate() {
-            let started_at = millis_ts(&format!("phases.{i}.start_time_millis"), &p.start_time_millis)?;
+            let started_at = millis_ts(
+                &format!("phases.{i}.start_time_millis"),
+                &p.start_time_millis,
+            )?;
             let ended_at = millis_ts(&format!("phases.{i}.end_time_millis"), &p.end_time_millis)?;
             phases.push(NewPhase {
                 name: p.name,
@@ -302,7 +325,11 @@ impl CreateRunRequest {
             .unwrap_or(now);
         let ended_at = match &self.duration {
             Some(d) => plus(started_at, duration_us("duration", d)?),
-            None => phases.iter().map(|p| p.ended_at).max().unwrap_or(started_at),
+            None => phases
+                .iter()
+                .map(|p| p.ended_at)
+                .max()
+                .unwrap_or(started_at),
         }
         .max(started_at);
         let logs = self
@@ -314,7 +341,13 @@ impl CreateRunRequest {
                     .line_number
                     .and_then(|n| n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)))
                     .unwrap_or(0);
-                NewLog::new(l.level.as_str(), l.timestamp, &l.message, &l.source_file, line)
+                NewLog::new(
+                    l.level.as_str(),
+                    l.timestamp,
+                    &l.message,
+                    &l.source_file,
+                    line,
+                )
             })
             .collect();
         let outcome = if self.run_passed { "PASS" } else { "FAIL" };
@@ -357,7 +390,10 @@ pub async fn create(
     let run = body.into_new_run(procedure_id)?;
     let id = state.db.create_run(&caller, run).await?;
     if let (Some(number), Some(name)) = (part, part_name.filter(|n| !n.is_empty())) {
-        state.db.name_unnamed_part(caller.org_id, &number, &name).await?;
+        state
+            .db
+            .name_unnamed_part(caller.org_id, &number, &name)
+            .await?;
     }
     Ok(axum::Json(V1Created::new(id)))
 }
@@ -403,7 +439,13 @@ pub async fn list(
         };
         let rows = state
             .db
-            .list_runs(caller.org_id, &filter, RunSort::StartedAt, SortOrder::Desc, page)
+            .list_runs(
+                caller.org_id,
+                &filter,
+                RunSort::StartedAt,
+                SortOrder::Desc,
+                page,
+            )
             .await?;
         let more = rows.len() as i64 > PAGE;
         ids.extend(rows.into_iter().take(PAGE as usize).map(|r| r.id));

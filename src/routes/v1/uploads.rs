@@ -51,7 +51,10 @@ pub async fn initialize(
 ) -> ApiResult<axum::Json<InitializeUploadResponse>> {
     if let Some(size) = body.size_bytes {
         if size <= 0 {
-            return Err(ApiError::invalid("sizeBytes", "sizeBytes must be a positive number of bytes"));
+            return Err(ApiError::invalid(
+                "sizeBytes",
+                "sizeBytes must be a positive number of bytes",
+            ));
         }
         if size as u64 > state.settings.max_upload_size {
             return Err(ApiError::payload_too_large(state.settings.max_upload_size));
