@@ -12,8 +12,9 @@
 //! - Missing times: the run starts at `start_time_millis`, else at its earliest phase,
 //!   else now; it ends at `end_time_millis`, else at its latest phase end, else when it
 //!   started; an end before the start is moved to the start (imports never fail on
-//!   timing). A phase without an end ends when it started; log lines without a time take
-//!   the run's start.
+//!   timing). A phase without a start starts with the run (`start_time_millis`, else
+//!   now), one without an end ends when it started; log lines without a time take the
+//!   run's start.
 //! - A phase that repeats the phase right before it (same name and descriptor, which is
 //!   how OpenHTF records `repeat_on_measurement_fail` / `repeat_on_timeout` attempts) gets
 //!   the next `retry_count`.
@@ -191,11 +192,11 @@ impl Record {
         }
         faults.into_result()?;
 
-        let now = Ts::now();
-        let phases = self.new_phases(now);
-        let started_at = millis_ts(self.start_time_millis.as_ref())
+        let start = millis_ts(self.start_time_millis.as_ref());
+        let phases = self.new_phases(start.unwrap_or_else(Ts::now));
+        let started_at = start
             .or_else(|| phases.iter().map(|p| p.started_at).min())
-            .unwrap_or(now);
+            .unwrap_or_else(Ts::now);
         let ended_at = millis_ts(self.end_time_millis.as_ref())
             .or_else(|| phases.iter().map(|p| p.ended_at).max())
             .unwrap_or(started_at)
@@ -232,8 +233,9 @@ impl Record {
     }
 
     /// The phases in record order; a phase repeating the one before it (same name and
-    /// descriptor) is its next attempt.
-    fn new_phases(&self, now: Ts) -> Vec<NewPhase> {
+    /// descriptor) is its next attempt. A phase without a start time starts at
+    /// `default_start`.
+    fn new_phases(&self, default_start: Ts) -> Vec<NewPhase> {
         let mut out: Vec<NewPhase> = Vec::with_capacity(self.phases.len());
         let mut previous: Option<(String, Option<&Value>)> = None;
         for (i, p) in self.phases.iter().enumerate() {
@@ -242,7 +244,7 @@ impl Record {
                 .clone()
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| format!("phase {}", i + 1));
-            let started_at = millis_ts(p.start_time_millis.as_ref()).unwrap_or(now);
+            let started_at = millis_ts(p.start_time_millis.as_ref()).unwrap_or(default_start);
             let ended_at = millis_ts(p.end_time_millis.as_ref())
                 .unwrap_or(started_at)
                 .max(started_at);

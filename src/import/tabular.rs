@@ -612,14 +612,14 @@ impl ImportTabularMapping {
                     .enumerate()
                     .map(|(i, c)| table.column(&format!("{path}.columns.{i}.column"), &c.column))
                     .collect::<Result<Vec<_>, _>>()?;
-                for row in 0..table.rows.len() {
+                for (row, row_phase) in row_phase.iter().enumerate() {
                     for (c, &col) in columns.iter().zip(&resolved) {
                         let raw = table.cell(row, col);
                         if raw.is_empty() {
                             continue;
                         }
                         let name = c.name.clone().unwrap_or_else(|| table.columns[col].clone());
-                        let phase = c.phase.clone().or_else(|| row_phase[row].clone());
+                        let phase = c.phase.clone().or_else(|| row_phase.clone());
                         let meas = measurement(
                             name,
                             Some(cell_value(raw)),
@@ -654,7 +654,7 @@ impl ImportTabularMapping {
                 let upper_col = col("upperColumn", &m.upper_column)?;
                 let outcome_col = col("outcomeColumn", &m.outcome_column)?;
                 let phase_col = col("phaseColumn", &m.phase_column)?;
-                for row in 0..table.rows.len() {
+                for (row, row_phase) in row_phase.iter().enumerate() {
                     let name = table.cell(row, name_col);
                     if name.is_empty() {
                         continue;
@@ -696,7 +696,7 @@ impl ImportTabularMapping {
                     let phase = phase_col
                         .map(|c| table.cell(row, c).to_string())
                         .filter(|p| !p.is_empty())
-                        .or_else(|| row_phase[row].clone());
+                        .or_else(|| row_phase.clone());
                     phases.push(
                         phase,
                         measurement(name.to_string(), value, units, lower, upper, outcome),

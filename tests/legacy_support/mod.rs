@@ -12,19 +12,32 @@ pub const SAMPLE: &str = include_str!("../fixtures/openhtf/sample.json");
 pub const GENERATED: &str = include_str!("../fixtures/openhtf/generated.json");
 
 /// `record` with its serial, procedure and part replaced (`None` removes the key).
+/// Edited as text: a round trip through `serde_json::Value` would sort the keys, and
+/// measurement order in the record matters.
 pub fn record(src: &str, serial: &str, procedure: Option<&str>, part: Option<&str>) -> Vec<u8> {
-    let mut r: Value = serde_json::from_str(src).unwrap();
-    r["dut_id"] = json!(serial);
-    let meta = r["metadata"].as_object_mut().unwrap();
-    match procedure {
-        Some(p) => meta.insert("procedure_id".into(), json!(p)),
-        None => meta.remove("procedure_id"),
-    };
-    match part {
-        Some(p) => meta.insert("part_number".into(), json!(p)),
-        None => meta.remove("part_number"),
-    };
-    serde_json::to_vec(&r).unwrap()
+    let mut out = Vec::new();
+    for line in src.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let member = |key: &str, value: Option<&str>| -> Option<String> {
+            value.map(|v| format!("{indent}\"{key}\": {},", json!(v)))
+        };
+        let replaced = if trimmed.starts_with("\"dut_id\": ") {
+            member("dut_id", Some(serial))
+        } else if trimmed.starts_with("\"procedure_id\": ") && indent.len() == 2 {
+            member("procedure_id", procedure)
+        } else if trimmed.starts_with("\"part_number\": ") && indent.len() == 2 {
+            member("part_number", part)
+        } else {
+            Some(line.to_string())
+        };
+        if let Some(l) = replaced {
+            out.push(l);
+        }
+    }
+    let text = out.join("\n");
+    serde_json::from_str::<Value>(&text).expect("the edited record is JSON");
+    text.into_bytes()
 }
 
 /// Uploads `bytes` as `name` through `POST /api/v1/uploads/initialize` and the signed

@@ -56,8 +56,8 @@ pub struct V1Success {
     success: bool,
 }
 
-impl V1Success {
-    pub fn new() -> Self {
+impl Default for V1Success {
+    fn default() -> Self {
         V1Success { success: true }
     }
 }

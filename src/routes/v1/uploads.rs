@@ -89,5 +89,5 @@ pub async fn sync(
         .db
         .link_run_attachments(caller.org_id, body.run_id, &[body.upload_id])
         .await?;
-    Ok(axum::Json(V1Success::new()))
+    Ok(axum::Json(V1Success::default()))
 }
