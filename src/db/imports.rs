@@ -129,8 +129,8 @@ impl Db {
     }
 
     /// The stored bytes of the organization's upload `id`. 404 for an unknown upload (or
-    /// another organization's), 400 when no bytes were uploaded yet, 413 when the file is
-    /// larger than `max_size` bytes.
+    /// another organization's), 400 when no bytes were uploaded yet or the file is larger
+    /// than `max_size` bytes.
     pub async fn upload_file(&self, org_id: Id, id: Id, max_size: u64) -> ApiResult<UploadFile> {
         let row: UploadRow = self
             .read()
@@ -150,7 +150,9 @@ impl Db {
             )));
         };
         if size as u64 > max_size {
-            return Err(ApiError::payload_too_large(max_size));
+            return Err(ApiError::bad_request(format!(
+                "Upload {id} is {size} bytes: files to import may be at most {max_size} bytes"
+            )));
         }
         let mut bytes = Vec::with_capacity(size as usize);
         let mut chunks = std::pin::pin!(self.blob_bytes(blob_id, 0, size as u64));
