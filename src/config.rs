@@ -100,8 +100,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TOFULAB_SEED")]
     pub seed: Option<PathBuf>,
 
-    /// Requests per second allowed per API key (and per client IP before
-    /// authentication), with bursts of twice that; `off` disables limiting.
+    /// Requests per second allowed per API key (and failed authentications per client
+    /// IP), with bursts of twice that; `off` disables limiting.
     #[arg(long, env = "TOFULAB_RATE_LIMIT", default_value = "1000", value_parser = parse_rate_limit)]
     pub rate_limit: RateLimit,
 

@@ -144,9 +144,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for Json<T> 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         check_json_content_type(req.headers())?;
         let bytes = body_bytes(req, state).await?;
+        require_object(&bytes)?;
         let value: T = parse_json(&bytes)?;
         validate(&value)?;
         Ok(Json(value))
+    }
+}
+
+/// Every request body of the API is a JSON object. serde would also read a struct from an
+/// array (`["v1"]` as `{"tag": "v1"}`); refuse that rather than guess.
+pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None | Some(b'{') => Ok(()),
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => Err(
+            ApiError::bad_request("The request body must be a JSON object"),
+        ),
+        // Not JSON at all: `parse_json` reports it as malformed.
+        Some(_) => Ok(()),
     }
 }
 
@@ -172,7 +186,7 @@ pub struct BodyLimit(pub u64);
 
 /// Accepts a missing Content-Type and any JSON type (`application/json`, `…+json`);
 /// anything else is a clear 415.
-fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod import;
+pub mod metadata;
 pub mod middleware;
 pub mod routes;
 pub mod signing;
@@ -107,6 +108,10 @@ pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.max_body_size).unwrap_or(usize::MAX);
     routes::router(state.clone())
         .layer(DefaultBodyLimit::max(body_limit))
+        // So that 413 messages can cite the limit.
+        .layer(axum::Extension(extract::BodyLimit(
+            state.settings.max_body_size,
+        )))
         .layer(axum::middleware::from_fn(
             middleware::json_errors::json_errors,
         ))

@@ -267,6 +267,39 @@ pub fn opt_query_ts(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiEr
     }
 }
 
+/// Optional inclusive upper bound (`created_before`, …) from a query string. A value given
+/// coarser than microseconds covers the whole of its last unit: `…:05.123Z` admits a row
+/// created at `…:05.123456Z`.
+// COMPAT: clients bracket "now" with their own clock and send it truncated to milliseconds
+// (the Rust client always does), so a row created in the same millisecond as the bracket
+// must still match.
+pub fn opt_query_ts_upper(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiError> {
+    let Some(text) = s.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let ts = parse_query_ts(field, text)?;
+    Ok(Some(
+        Ts::from_micros(ts.micros().saturating_add(upper_slack_micros(text))).unwrap_or(ts),
+    ))
+}
+
+/// Microseconds to add to a timestamp written at `text`'s precision to reach the last
+/// microsecond it stands for.
+fn upper_slack_micros(text: &str) -> i64 {
+    if !text.contains(':') {
+        // A date alone: the whole day.
+        return 86_400_000_000 - 1;
+    }
+    let digits = text.split_once('.').map_or(0, |(_, f)| {
+        f.chars().take_while(char::is_ascii_digit).count()
+    });
+    if digits >= 6 {
+        0
+    } else {
+        10i64.pow(6 - digits as u32) - 1
+    }
+}
+
 /// Sort direction of list endpoints; default `desc`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -402,5 +435,31 @@ mod tests {
             "2024-01-02T03:04:05.000000Z"
         );
         assert!(parse_query_ts("t", "yesterday").is_err());
+    }
+
+    #[test]
+    fn upper_bounds_cover_their_precision() {
+        let upper = |s: &str| {
+            opt_query_ts_upper("t", &Some(s.to_string()))
+                .unwrap()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            upper("2024-01-02T03:04:05.123Z"),
+            "2024-01-02T03:04:05.123999Z"
+        );
+        assert_eq!(upper("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05.999999Z");
+        assert_eq!(
+            upper("2024-01-02T03:04:05.123456Z"),
+            "2024-01-02T03:04:05.123456Z"
+        );
+        assert_eq!(
+            upper("2024-01-02T03:04:05.1234567Z"),
+            "2024-01-02T03:04:05.123456Z"
+        );
+        assert_eq!(upper("2024-01-02"), "2024-01-02T23:59:59.999999Z");
+        assert_eq!(opt_query_ts_upper("t", &None).unwrap(), None);
+        assert!(opt_query_ts_upper("t", &Some("soon".into())).is_err());
     }
 }

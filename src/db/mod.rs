@@ -22,6 +22,7 @@ pub mod seed;
 pub mod settings;
 pub mod stations;
 pub mod units;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -445,7 +446,7 @@ impl Db {
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         self.read()
-            // Postgres types a bare `1` as INT4, which does not decode as i64.
+            // BIGINT on both: Postgres types a bare `1` as INT4, which does not decode as i64.
             .fetch_optional::<(i64,)>(Sql::new("SELECT CAST(1 AS BIGINT)"))
             .await
             .is_ok()

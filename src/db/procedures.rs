@@ -270,3 +270,15 @@ fn new_identifier() -> String {
         .collect();
     format!("PROC-{code}")
 }
+
+/// Checks, inside a transaction, that the procedure exists in the organization (404).
+pub async fn require_procedure(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+    tx.fetch_optional::<(Id,)>(
+        Sql::new("SELECT id FROM procedures WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id),
+    )
+    .await?
+    .map(|_| ())
+    .ok_or_else(|| ApiError::not_found("Procedure not found"))
+}

@@ -96,6 +96,27 @@ mod tests {
     }
 
     #[test]
+    fn pruning_forgets_idle_keys() {
+        // 1000/s: a used cell is back after 1 ms, so an idle key is prunable at once.
+        let rl = RateLimiter::new(NonZeroU32::new(1000));
+        for i in 0..100u8 {
+            rl.check(&LimitKey::Ip([10, 0, 0, i].into())).unwrap();
+        }
+        assert_eq!(rl.tracked_keys(), 100);
+        std::thread::sleep(Duration::from_millis(20));
+        // A key that used most of its burst needs 1.5 s to refill: it must survive.
+        let busy = LimitKey::Ip("10.0.1.1".parse().unwrap());
+        for _ in 0..1500 {
+            rl.check(&busy).unwrap();
+        }
+        rl.prune();
+        assert_eq!(rl.tracked_keys(), 1);
+        // Its budget was kept, not reset to a full burst.
+        let passed = (0..700).filter(|_| rl.check(&busy).is_ok()).count();
+        assert!(passed < 700, "{passed}");
+    }
+
+    #[test]
     fn off_means_unlimited() {
         let rl = RateLimiter::new(None);
         let a = LimitKey::Ip("10.0.0.1".parse().unwrap());

@@ -17,6 +17,7 @@ pub mod stations;
 pub mod trpc;
 pub mod units;
 pub mod v1;
+pub mod versions;
 
 use axum::routing::get;
 use axum::Router;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let v2 = Router::new()
         .merge(identity::routes())
         .merge(procedures::routes())
+        .merge(versions::routes())
         .merge(stations::routes())
         .merge(parts::routes())
         .merge(batches::routes())

@@ -13,7 +13,9 @@ use crate::db::procedures::{ProcedureFilter, ProcedureRow, RecentRunRow};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Json, Path, Query, UserCaller};
-use crate::values::{opt_query_ts, paginate, text_rule, trimmed, trimmed_required, Page};
+use crate::values::{
+    opt_query_ts, opt_query_ts_upper, paginate, text_rule, trimmed, trimmed_required, Page,
+};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -94,7 +96,7 @@ async fn list(
     let filter = ProcedureFilter {
         search_query: q.search_query.filter(|s| !s.is_empty()),
         created_after: opt_query_ts("created_after", &q.created_after)?,
-        created_before: opt_query_ts("created_before", &q.created_before)?,
+        created_before: opt_query_ts_upper("created_before", &q.created_before)?,
     };
     let (rows, runs) = state
         .db

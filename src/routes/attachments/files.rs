@@ -94,25 +94,7 @@ pub(super) async fn upload(
         .filter(|ct| !ct.is_empty() && ct.len() <= 255)
         .unwrap_or(DEFAULT_CONTENT_TYPE)
         .to_string();
-
-    let frames = body.into_data_stream();
-    let mut body = Box::pin(futures_util::stream::unfold(
-        frames,
-        |mut frames| async move {
-            let item = match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, frames.next()).await {
-                Ok(None) => return None,
-                Ok(Some(Ok(bytes))) => Ok(bytes),
-                Ok(Some(Err(e))) => Err(ApiError::bad_request(format!(
-                    "The upload was interrupted: {e}"
-                ))),
-                Err(_) => Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "The upload stalled: no bytes received for two minutes",
-                )),
-            };
-            Some((item, frames))
-        },
-    ));
+    let mut body = Box::pin(body_frames(body));
     let stored = state
         .db
         .store_blob(id, &content_type, max, body.as_mut())
@@ -134,6 +116,25 @@ pub(super) async fn upload(
         resp.headers_mut().insert(header::ETAG, v);
     }
     Ok(resp)
+}
+
+/// The request body as a stream of byte frames; a broken connection or a client that
+/// sends nothing for `UPLOAD_IDLE_TIMEOUT` ends it with an error.
+fn body_frames(body: Body) -> impl futures_util::Stream<Item = ApiResult<bytes::Bytes>> {
+    futures_util::stream::unfold(body.into_data_stream(), |mut frames| async move {
+        let item = match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, frames.next()).await {
+            Ok(None) => return None,
+            Ok(Some(Ok(bytes))) => Ok(bytes),
+            Ok(Some(Err(e))) => Err(ApiError::bad_request(format!(
+                "The upload was interrupted: {e}"
+            ))),
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "The upload stalled: no bytes received for two minutes",
+            )),
+        };
+        Some((item, frames))
+    })
 }
 
 /// Reads and discards what remains of a refused upload (413, or 404 when the attachment
@@ -191,18 +192,7 @@ pub(super) async fn download(
         return Ok(resp);
     }
 
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        // If-Range with another validator: the file changed, send all of it.
-        .filter(|_| {
-            headers
-                .get(header::IF_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .is_none_or(|v| v.trim() == etag)
-        })
-        .map_or(ByteRange::Full, |r| ByteRange::parse(r, size));
-    let (start, end) = match range {
+    let (start, end) = match ByteRange::requested(&headers, &etag, size) {
         ByteRange::Full => (0, size),
         ByteRange::Partial(first, last) => {
             *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -223,28 +213,31 @@ pub(super) async fn download(
             return Ok(e);
         }
     };
-
     let content_type = file.content_type.as_deref().unwrap_or(DEFAULT_CONTENT_TYPE);
-    let h = resp.headers_mut();
+    representation_headers(resp.headers_mut(), content_type, &file.name, end - start);
+    if method != Method::HEAD && end > start {
+        *resp.body_mut() = Body::from_stream(state.db.blob_bytes(blob_id, start, end));
+    }
+    Ok(resp)
+}
+
+/// `Content-Type`, `Content-Length` (of what is sent), `Content-Disposition` and
+/// `nosniff` (content types are whatever the uploader sent: never let a browser sniff).
+fn representation_headers(h: &mut HeaderMap, content_type: &str, name: &str, length: u64) {
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type)
             .unwrap_or(HeaderValue::from_static(DEFAULT_CONTENT_TYPE)),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(
         header::CONTENT_DISPOSITION,
-        header_value(&content_disposition(&file.name)),
+        header_value(&content_disposition(name)),
     );
-    // Content types are whatever the uploader sent: never let a browser sniff them.
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if method != Method::HEAD && end > start {
-        *resp.body_mut() = Body::from_stream(state.db.blob_bytes(blob_id, start, end));
-    }
-    Ok(resp)
 }
 
 /// A header value from text we built (ASCII by construction).
@@ -295,6 +288,22 @@ enum ByteRange {
 }
 
 impl ByteRange {
+    /// The range the request asks for: its `Range` header, unless an `If-Range` names
+    /// another validator (the file changed since: send all of it).
+    fn requested(headers: &HeaderMap, etag: &str, size: u64) -> ByteRange {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        match text(header::RANGE) {
+            Some(range) if text(header::IF_RANGE).is_none_or(|v| v.trim() == etag) => {
+                ByteRange::parse(range, size)
+            }
+            _ => ByteRange::Full,
+        }
+    }
+
     fn parse(header: &str, size: u64) -> ByteRange {
         let Some(spec) = header.trim().strip_prefix("bytes=") else {
             return ByteRange::Full;

@@ -1,0 +1,597 @@
+//! The `tofulab` binary: first start, seed files, key creation, startup errors, signals
+//! and `--help`. Each test runs the built binary on its own database (a temporary SQLite
+//! file, or a fresh schema when `TOFULAB_TEST_DATABASE_URL` names a Postgres database).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tofulab::db::{Db, Sql};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tofulab");
+
+/// A database URL for one test, with the guard that keeps it alive.
+struct TestDb {
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn test_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match std::env::var("TOFULAB_TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            let admin = sqlx::PgPool::connect(&base).await.unwrap();
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        }
+        _ => format!("sqlite://{}", dir.path().join("tofulab.db").display()),
+    };
+    TestDb { url, _dir: dir }
+}
+
+/// Lines a child process wrote, collected by a reader thread.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn collect(stream: impl std::io::Read + Send + 'static) -> Lines {
+        let lines = Lines::default();
+        let out = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                out.0.lock().unwrap().push(line);
+            }
+        });
+        lines
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+}
+
+/// A running `tofulab serve`; killed if the test ends early.
+struct Server {
+    child: Child,
+    url: String,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+impl Server {
+    /// Starts `tofulab serve ARGS --listen 127.0.0.1:0 --log-format json` and waits for it
+    /// to announce its address.
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env_remove("TOFULAB_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tofulab");
+        let stdout = Lines::collect(child.stdout.take().unwrap());
+        let stderr = Lines::collect(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = stderr.text();
+            if let Some(i) = log.find("listening on ") {
+                let rest = &log[i + "listening on ".len()..];
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                let server = Server {
+                    child,
+                    url: format!("http://{addr}"),
+                    stdout,
+                    stderr,
+                };
+                return server;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tofulab exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "no address announced: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until stdout contains `needle` (the reader thread may lag behind stderr).
+    fn wait_stdout(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.stdout.text();
+            if out.contains(needle) {
+                return out;
+            }
+            assert!(Instant::now() < deadline, "stdout lacks {needle:?}: {out}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Sends `signal` and waits for the exit code.
+    fn stop_with(mut self, signal: &str) -> i32 {
+        self.signal(signal);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "did not exit on {signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn client(&self, key: &str) -> tofupilot::TofuPilot {
+        tofupilot::TofuPilot::with_config(
+            tofupilot::config::ClientConfig::new(key)
+                .base_url(format!("{}/api", self.url))
+                .max_retries(0),
+        )
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a non-serving command to completion: (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("TOFULAB_DATABASE_URL")
+        .output()
+        .expect("run tofulab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first `tp_user_…` / `tp_station_…` token of some text.
+fn find_key(text: &str, prefix: &str) -> Option<String> {
+    let i = text.find(prefix)?;
+    Some(
+        text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn first_start_prints_a_working_key_once() {
+    let db = test_db().await;
+
+    let srv = Server::start(&["--database-url", &db.url]);
+    let out = srv.wait_stdout("TOFUPILOT_API_KEY=");
+    let key = find_key(&out, "tp_user_").unwrap_or_else(|| panic!("no key in: {out}"));
+    assert_eq!(key.len(), 40, "{key}");
+    let api = format!("{}/api", srv.url);
+    assert!(out.contains("from tofupilot.v2 import TofuPilot"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "TofuPilot(api_key=\"{key}\", server_url=\"{api}\")"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ClientConfig::new(\"{key}\").base_url(\"{api}\")")),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches(&key).count(),
+        4,
+        "key, Python, Rust, env: {out}"
+    );
+
+    // The printed key works with the official client.
+    let me = srv.client(&key).identity().whoami().send().await.unwrap();
+    assert_eq!(me.user.unwrap().email, "admin@tofulab.local");
+    assert_eq!(srv.stop_with("TERM"), 0);
+
+    // A restart prints no key; the first one still works. SIGINT also exits 0.
+    let srv = Server::start(&["--database-url", &db.url]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        find_key(&srv.stdout.text(), "tp_").is_none(),
+        "{}",
+        srv.stdout.text()
+    );
+    let (status, _) = srv.get("/api/v2/users/current", &key).await;
+    assert_eq!(status, 200);
+    let log = srv.stderr.text();
+    assert!(!log.contains(&key), "keys never reach the log");
+    assert_eq!(srv.stop_with("INT"), 0);
+}
+
+/// The issue's seed shape, with several organizations.
+fn seed_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let seed = json!({"organizations": [
+        {"name": "Lab", "users": [{"email": "a@lab.test", "name": "A", "api_key": "tp_user_lab00000000000000000000000"}],
+         "procedures": [{"id": "11111111-1111-4111-8111-111111111111", "name": "Functional"}],
+         "stations": [{"id": "22222222-2222-4222-8222-222222222222", "name": "Bench 1",
+                       "api_key": "tp_station_lab000000000000000000000",
+                       "procedures": ["11111111-1111-4111-8111-111111111111"]}]},
+        {"name": "Factory", "users": [{"email": "b@factory.test", "name": "B", "api_key": "tp_user_factory000000000000000000000"},
+                                      {"email": "a@lab.test", "name": "A at the factory"}],
+         "procedures": [{"name": "Burn-in"}, {"name": "Functional"}],
+         "stations": [{"name": "Bench 1", "api_key": "tp_station_factory00000000000000000",
+                       "procedures": ["Burn-in"]}]},
+        {"name": "Empty"}
+    ]});
+    let path = dir.join("seed.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&seed).unwrap()).unwrap();
+    path
+}
+
+async fn row_counts(url: &str) -> Vec<(String, i64)> {
+    let db = Db::connect(url).await.unwrap();
+    let mut out = Vec::new();
+    for table in [
+        "organizations",
+        "users",
+        "api_keys",
+        "procedures",
+        "stations",
+        "station_procedures",
+        "teams",
+    ] {
+        let (n,): (i64,) = db
+            .read()
+            .fetch_one(Sql::new(format!("SELECT COUNT(*) FROM {table}")))
+            .await
+            .unwrap();
+        out.push((table.to_string(), n));
+    }
+    db.close().await;
+    out
+}
+
+#[tokio::test]
+async fn seed_is_idempotent_and_organizations_never_mix() {
+    let db = test_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let seed = seed.to_str().unwrap();
+
+    let (code, out, err) = run(&["seed", seed, "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 organization(s)"), "{out}");
+    let first = row_counts(&db.url).await;
+    assert_eq!(first[0], ("organizations".to_string(), 3));
+    assert_eq!(first[1], ("users".to_string(), 3));
+    let (code, out, err) = run(&["seed", seed, "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("0 organization(s), 0 user(s), 0 procedure(s), 0 station(s)"),
+        "{out}"
+    );
+    assert_eq!(row_counts(&db.url).await, first);
+
+    // `serve --seed` applies it a third time, still changing nothing, and prints no key.
+    let srv = Server::start(&["--database-url", &db.url, "--seed", seed]);
+    assert_eq!(row_counts(&db.url).await, first);
+    assert!(find_key(&srv.stdout.text(), "tp_").is_none());
+
+    // Each organization sees only its own data.
+    let lab = "tp_user_lab00000000000000000000000";
+    let factory = "tp_user_factory000000000000000000000";
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let (_, p) = srv.get("/api/v2/procedures", lab).await;
+    assert_eq!(names(&p), vec!["Functional"]);
+    assert_eq!(
+        p["data"][0]["id"],
+        json!("11111111-1111-4111-8111-111111111111")
+    );
+    let (_, p) = srv.get("/api/v2/procedures", factory).await;
+    assert_eq!(names(&p), vec!["Burn-in", "Functional"]);
+    let (_, s) = srv.get("/api/v2/stations", factory).await;
+    assert_eq!(names(&s), vec!["Bench 1"]);
+    assert_ne!(
+        s["data"][0]["id"],
+        json!("22222222-2222-4222-8222-222222222222")
+    );
+    assert_eq!(s["data"][0]["procedures"][0]["name"], json!("Burn-in"));
+    let (status, _) = srv
+        .get(
+            "/api/v2/stations/22222222-2222-4222-8222-222222222222",
+            factory,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, users) = srv.get("/api/v2/users", lab).await;
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    let (_, users) = srv.get("/api/v2/users", factory).await;
+    assert_eq!(
+        users.as_array().unwrap().len(),
+        2,
+        "a@lab.test is a member of both"
+    );
+
+    // Station keys work and see their links.
+    let bench = srv.client("tp_station_lab000000000000000000000");
+    let me = bench.stations().get_current().send().await.unwrap();
+    assert_eq!(me.id, "22222222-2222-4222-8222-222222222222");
+    assert_eq!(me.organization_slug, "lab");
+    assert_eq!(me.procedures[0].name, "Functional");
+    let me = srv
+        .client("tp_station_factory00000000000000000")
+        .identity()
+        .whoami()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.organization.name, "Factory");
+    assert_eq!(srv.stop_with("TERM"), 0);
+
+    // A bad seed file is a clear error, and changes nothing.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"organizations": [{"name": "X", "users": [{"email": "nope"}]}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&["seed", bad.to_str().unwrap(), "--database-url", &db.url]);
+    assert_ne!(code, 0);
+    assert!(err.contains("email"), "{err}");
+    assert_eq!(row_counts(&db.url).await, first);
+}
+
+#[tokio::test]
+async fn keys_create_prints_working_keys() {
+    let db = test_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let (code, _, err) = run(&["seed", seed.to_str().unwrap(), "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = run(&[
+        "keys",
+        "create",
+        "--user",
+        "B@Factory.test",
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let user_key = out.trim().to_string();
+    assert!(
+        user_key.starts_with("tp_user_") && !user_key.contains('\n'),
+        "{out}"
+    );
+    assert!(err.contains("shown only this once"), "{err}");
+
+    let station = "22222222-2222-4222-8222-222222222222";
+    let (code, out, err) = run(&[
+        "keys",
+        "create",
+        "--station",
+        station,
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let station_key = out.trim().to_string();
+    assert!(station_key.starts_with("tp_station_"), "{out}");
+
+    // A user in two organizations needs --organization.
+    let (code, _, err) = run(&[
+        "keys",
+        "create",
+        "--user",
+        "a@lab.test",
+        "--database-url",
+        &db.url,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--organization"), "{err}");
+    let (code, out, err) = run(&[
+        "keys",
+        "create",
+        "--user",
+        "a@lab.test",
+        "--organization",
+        "factory",
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let a_key = out.trim().to_string();
+    // Unknown owners are errors.
+    for args in [
+        vec!["keys", "create", "--user", "nobody@x.test"],
+        vec![
+            "keys",
+            "create",
+            "--station",
+            "33333333-3333-4333-8333-333333333333",
+        ],
+        vec!["keys", "create", "--station", "not-an-id"],
+        vec!["keys", "create"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--database-url", &db.url]);
+        let (code, out, _) = run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(out.trim().is_empty(), "no key printed: {out}");
+    }
+
+    let srv = Server::start(&["--database-url", &db.url]);
+    let me = srv
+        .client(&user_key)
+        .identity()
+        .whoami()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.user.unwrap().email, "b@factory.test");
+    let me = srv.client(&a_key).identity().whoami().send().await.unwrap();
+    assert_eq!(me.organization.name, "Factory");
+    let me = srv
+        .client(&station_key)
+        .stations()
+        .get_current()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.id, station);
+    // The station's newest key is the one shown (masked).
+    assert_eq!(me.api_key.unwrap(), tofulab::apikey::masked(&station_key));
+    assert_eq!(srv.stop_with("TERM"), 0);
+}
+
+#[tokio::test]
+async fn bad_database_urls_are_clear_startup_errors() {
+    for args in [
+        vec![
+            "serve",
+            "--database-url",
+            "ftp://x",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        vec![
+            "--database-url",
+            "mysql://root@localhost/db",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        vec!["seed", "/dev/null", "--database-url", "ftp://x"],
+        vec![
+            "keys",
+            "create",
+            "--user",
+            "a@b.c",
+            "--database-url",
+            "ftp://x",
+        ],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains("unsupported database URL"), "{args:?}: {err}");
+        assert!(
+            err.contains("sqlite://") && err.contains("postgres://"),
+            "{err}"
+        );
+    }
+    // Other startup mistakes are refused before anything runs.
+    for args in [
+        vec!["serve", "--rate-limit", "fast"],
+        vec!["serve", "--listen", "nowhere"],
+        vec!["serve", "--max-body-size", "lots"],
+        vec!["serve", "--log-format", "xml"],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(!err.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn ephemeral_serves_seeded_keys_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let srv = Server::start(&[
+        "--ephemeral",
+        "--seed",
+        seed.to_str().unwrap(),
+        "--rate-limit",
+        "off",
+    ]);
+    let (status, body) = srv
+        .get("/api/v2/whoami", "tp_user_lab00000000000000000000000")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["organization"]["name"], json!("Lab"));
+    let log = srv.stderr.text();
+    let temp = log
+        .split("sqlite://")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no database path in the log: {log}"));
+    assert!(temp.exists(), "{}", temp.display());
+    assert_eq!(srv.stop_with("TERM"), 0);
+    assert!(!temp.exists(), "ephemeral database removed at exit");
+}
+
+#[test]
+fn help_lists_every_option() {
+    let (code, top, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    let (_, serve, _) = run(&["serve", "--help"]);
+    for (option, env) in [
+        ("--listen", "TOFULAB_LISTEN"),
+        ("--database-url", "TOFULAB_DATABASE_URL"),
+        ("--ephemeral", "TOFULAB_EPHEMERAL"),
+        ("--public-url", "TOFULAB_PUBLIC_URL"),
+        ("--seed", "TOFULAB_SEED"),
+        ("--rate-limit", "TOFULAB_RATE_LIMIT"),
+        ("--log-format", "TOFULAB_LOG_FORMAT"),
+        ("--max-body-size", "TOFULAB_MAX_BODY_SIZE"),
+        ("--max-upload-size", "TOFULAB_MAX_UPLOAD_SIZE"),
+        ("--signed-url-ttl", "TOFULAB_SIGNED_URL_TTL"),
+        ("--unlinked-upload-ttl", "TOFULAB_UNLINKED_UPLOAD_TTL"),
+    ] {
+        for (name, text) in [("tofulab --help", &top), ("tofulab serve --help", &serve)] {
+            assert!(text.contains(option), "{name} lacks {option}");
+            assert!(text.contains(env), "{name} lacks {env}");
+        }
+    }
+    for command in ["serve", "seed", "keys"] {
+        assert!(top.contains(command), "tofulab --help lacks {command}");
+    }
+    let (_, seed, _) = run(&["seed", "--help"]);
+    assert!(
+        seed.contains("--database-url") && seed.contains("<FILE>"),
+        "{seed}"
+    );
+    let (_, keys, _) = run(&["keys", "create", "--help"]);
+    for option in ["--user", "--station", "--organization", "--database-url"] {
+        assert!(keys.contains(option), "keys create --help lacks {option}");
+    }
+}
