@@ -1,11 +1,15 @@
 """The legacy `TofuPilotClient` (v1 API) against tofulab: runs with sub-units,
 attachments and a procedure version, read back with `get_runs` and through v2."""
 
+import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 from tofupilot import TofuPilotClient
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openhtf"
 
 
 @pytest.fixture
@@ -158,7 +162,7 @@ def test_errors_are_reported_by_the_client(server, client, unique):
     assert "part number" in missing["error"]["message"].lower()
 
     unknown = client.get_runs(serial_number=f"NOBODY-{unique}")
-    assert unknown == {"success": True, "result": []} or unknown["result"] == []
+    assert unknown == {"success": True, "result": []}
 
     bad_key = TofuPilotClient(api_key="tp_user_not_a_real_key_000000", url=server.url)
     denied = bad_key.create_run(
@@ -173,11 +177,7 @@ def test_errors_are_reported_by_the_client(server, client, unique):
 
 
 def test_report_import_returns_the_run_id(server, client, v2, unique, tmp_path):
-    import json
-
-    record = json.loads(
-        (server_fixture_dir() / "sample.json").read_text()
-    )
+    record = json.loads((FIXTURES / "sample.json").read_text())
     record["dut_id"] = f"IMP-{unique}"
     record["metadata"]["procedure_id"] = server.procedure_id
     record["metadata"]["part_number"] = f"PN-IMP-{unique}"
@@ -189,8 +189,3 @@ def test_report_import_returns_the_run_id(server, client, v2, unique, tmp_path):
     assert run.unit.serial_number == f"IMP-{unique}"
     assert [p.name for p in run.phases] == ["trigger_phase", "check_power"]
 
-
-def server_fixture_dir():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "fixtures" / "openhtf"
