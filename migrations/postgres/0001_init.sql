@@ -121,6 +121,7 @@ CREATE TABLE revisions (
     created_at             TIMESTAMPTZ NOT NULL,
     UNIQUE (part_id, number_key)
 );
+CREATE UNIQUE INDEX revisions_org_number ON revisions (org_id, number_key, part_id);
 
 CREATE TABLE batches (
     id                     UUID PRIMARY KEY,
@@ -191,11 +192,12 @@ CREATE UNIQUE INDEX runs_client_run_ref ON runs (org_id, client_run_ref) WHERE c
 CREATE INDEX runs_org_started ON runs (org_id, started_at, id);
 CREATE INDEX runs_org_created ON runs (org_id, created_at, id);
 CREATE INDEX runs_org_outcome_started ON runs (org_id, outcome, started_at, id);
+CREATE INDEX runs_org_duration ON runs (org_id, duration_us, id);
 CREATE INDEX runs_unit_started ON runs (unit_id, started_at, id);
 CREATE INDEX runs_procedure_started ON runs (procedure_id, started_at, id);
-CREATE INDEX runs_version ON runs (version_id);
-CREATE INDEX runs_revision ON runs (revision_id);
-CREATE INDEX runs_batch ON runs (batch_id);
+CREATE INDEX runs_version ON runs (version_id, started_at, id);
+CREATE INDEX runs_revision ON runs (revision_id, started_at, id);
+CREATE INDEX runs_batch ON runs (batch_id, started_at, id);
 ALTER TABLE units ADD CONSTRAINT units_created_during_run_fk
     FOREIGN KEY (created_during_run_id) REFERENCES runs(id) ON DELETE SET NULL;
 

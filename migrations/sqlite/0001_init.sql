@@ -122,6 +122,7 @@ CREATE TABLE revisions (
     created_at             TEXT NOT NULL,
     UNIQUE (part_id, number_key)
 );
+CREATE UNIQUE INDEX revisions_org_number ON revisions (org_id, number_key, part_id);
 
 CREATE TABLE batches (
     id                     TEXT PRIMARY KEY,
@@ -192,11 +193,12 @@ CREATE UNIQUE INDEX runs_client_run_ref ON runs (org_id, client_run_ref) WHERE c
 CREATE INDEX runs_org_started ON runs (org_id, started_at, id);
 CREATE INDEX runs_org_created ON runs (org_id, created_at, id);
 CREATE INDEX runs_org_outcome_started ON runs (org_id, outcome, started_at, id);
+CREATE INDEX runs_org_duration ON runs (org_id, duration_us, id);
 CREATE INDEX runs_unit_started ON runs (unit_id, started_at, id);
 CREATE INDEX runs_procedure_started ON runs (procedure_id, started_at, id);
-CREATE INDEX runs_version ON runs (version_id);
-CREATE INDEX runs_revision ON runs (revision_id);
-CREATE INDEX runs_batch ON runs (batch_id);
+CREATE INDEX runs_version ON runs (version_id, started_at, id);
+CREATE INDEX runs_revision ON runs (revision_id, started_at, id);
+CREATE INDEX runs_batch ON runs (batch_id, started_at, id);
 
 CREATE TABLE phases (
     id             TEXT PRIMARY KEY,

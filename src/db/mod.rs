@@ -127,6 +127,12 @@ impl Sql {
         self
     }
 
+    /// The same statement with `prefix` in front (e.g. `EXPLAIN QUERY PLAN `).
+    pub fn prefixed(mut self, prefix: &str) -> Sql {
+        self.text.insert_str(0, prefix);
+        self
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }

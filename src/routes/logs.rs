@@ -16,7 +16,7 @@ use crate::db::runs::RunFilter;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query};
-use crate::values::{opt_query_ts, paginate, Page};
+use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -85,7 +85,7 @@ impl LogListQuery {
             search_query: self.search_query.filter(|s| !s.trim().is_empty()),
             levels: query::enums("levels", self.levels, LogLevel::as_str)?,
             timestamp_after: opt_query_ts("timestamp_after", &self.timestamp_after)?,
-            timestamp_before: opt_query_ts("timestamp_before", &self.timestamp_before)?,
+            timestamp_before: opt_query_ts_upper("timestamp_before", &self.timestamp_before)?,
             source_files: query::texts(self.source_files),
         })
     }

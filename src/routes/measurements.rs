@@ -7,16 +7,16 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::runs::content::{measurement, validators};
 use super::runs::enums::{MeasurementOutcome, MeasurementType, RunOutcome, SampleFilter};
 use super::runs::query;
-use super::runs::render::{measurement, validators};
 use super::ListResponse;
 use crate::db::runs::measurements::{MeasurementFilter, MeasurementListRow, MeasurementSort};
 use crate::db::runs::RunFilter;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query};
-use crate::values::{opt_query_ts, paginate, Page};
+use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -108,7 +108,7 @@ impl MeasurementListQuery {
             phase_names: query::texts(phase_names),
             measurement_names: query::texts(self.measurement_name.into_iter().collect()),
             started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts("started_before", &self.started_before)?,
+            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
             exclude_retries: query::flag("exclude_retries", &self.exclude_retries)?,
             value_min: query::number("value_min", &self.value_min)?,
             value_max: query::number("value_max", &self.value_max)?,
@@ -213,7 +213,7 @@ pub struct MeasurementGetProcedure {
 #[derive(Debug, Serialize)]
 pub struct MeasurementGetResponse {
     #[serde(flatten)]
-    measurement: super::runs::render::RunMeasurement,
+    measurement: super::runs::content::RunMeasurement,
     phase: MeasurementGetPhase,
     run: MeasurementGetRun,
     procedure: MeasurementGetProcedure,

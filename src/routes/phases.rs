@@ -6,16 +6,16 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use super::runs::content::{measurement, RunMeasurement};
 use super::runs::enums::{PhaseOutcome, RunOutcome, SampleFilter};
 use super::runs::query;
-use super::runs::render::{measurement, RunMeasurement};
 use super::ListResponse;
 use crate::db::runs::phases::{PhaseFilter, PhaseListRow, PhaseSort};
 use crate::db::runs::RunFilter;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query};
-use crate::values::{iso_duration, opt_query_ts, paginate, Page};
+use crate::values::{iso_duration, opt_query_ts, opt_query_ts_upper, paginate, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -96,7 +96,7 @@ impl PhaseListQuery {
             outcomes: query::enums("outcomes", self.outcomes, PhaseOutcome::as_str)?,
             sequence_paths: query::texts(self.sequence_paths),
             started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts("started_before", &self.started_before)?,
+            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
             duration_min_us: query::duration("duration_min", &self.duration_min)?,
             duration_max_us: query::duration("duration_max", &self.duration_max)?,
             exclude_retries: query::flag("exclude_retries", &self.exclude_retries)?,

@@ -4,9 +4,8 @@
 
 use serde_json::Value;
 
-use super::model::{
-    aggregations_json, classify_value, data_series_json, validators_json, NewLog, NewPhase,
-};
+use super::model::{NewLog, NewPhase};
+use super::stored::{aggregations_json, classify_value, data_series_json, validators_json};
 use crate::db::{Arg, Id, Sql, Ts, Tx};
 use crate::error::ApiResult;
 

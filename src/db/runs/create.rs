@@ -6,12 +6,13 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::bulk::{insert_sub_unit_links, ContentRows};
-use super::model::{merge_metadata, Metadata, NewRun, MAX_METADATA_KEYS};
+use super::model::{Metadata, NewRun};
 use super::resolve::{self, Creator};
 use crate::db::attachments::{link_uploads, LinkTarget};
 use crate::db::{Db, Dialect, Id, Sql, Ts, Tx, WRITE_ATTEMPTS};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, PathSegment};
 use crate::extract::Caller;
+use crate::metadata;
 
 /// What the transaction did.
 enum Created {
@@ -283,7 +284,8 @@ async fn upsert_unit_metadata(tx: &mut Tx, unit_id: Id, patch: &Metadata) -> Api
 }
 
 /// Reads the `metadata` column of row `id` of `table` (locking it on Postgres) and
-/// returns it merged with `patch`; 400 naming `field` when more than 50 keys result.
+/// returns it merged with `patch` (a `null` value removes a key); 400 naming `field`
+/// when the result breaks the metadata rules (more than 50 keys).
 pub(super) async fn merge_stored_metadata(
     tx: &mut Tx,
     table: &str,
@@ -306,15 +308,11 @@ pub(super) async fn merge_stored_metadata(
         Some(Value::Object(m)) => Some(m),
         _ => None,
     };
-    let merged = merge_metadata(current, patch);
-    if merged.len() > MAX_METADATA_KEYS {
-        return Err(ApiError::invalid(
-            field,
-            format!(
-                "Metadata may have at most {MAX_METADATA_KEYS} keys; this update would leave {}",
-                merged.len()
-            ),
-        ));
-    }
-    Ok(merged)
+    metadata::merge(current, patch).map_err(|mut e| {
+        // The shared rules name `metadata`; point at the field this patch came in.
+        for issue in &mut e.issues {
+            issue.path = vec![PathSegment::Key(field.to_string())];
+        }
+        e
+    })
 }

@@ -1,72 +1,24 @@
-//! Listing runs (BEHAVIOR.md §1.4) and the run filters that the phase, measurement and
-//! log lists share.
+//! Listing runs (BEHAVIOR.md §1.4).
 //!
-//! Built for large tables: filters on natural keys (serials, part, revision, batch
-//! numbers, version tags) are resolved through their small tables in subqueries, so the
-//! runs table is reached through `runs_unit_started`, `runs_revision`, `runs_batch`,
-//! `runs_version` or `runs_procedure_started`; unfiltered pages walk the index of the
-//! sort key (`runs_org_started`, `runs_org_created`, `runs_org_duration`,
-//! `runs_org_outcome_started`) and stop after one page.
+//! Built for large tables (checked with `tests/runs_plans.rs` on a million runs). One
+//! statement in two steps: the page's run ids first, from the runs table and only the
+//! joins the filters and order need; then everything a row shows, for those ids only.
+//! - Unfiltered pages walk the index of the sort key (`runs_org_started`,
+//!   `runs_org_created`, `runs_org_duration`, `runs_org_outcome_started`) and stop after
+//!   one page.
+//! - Sorts on the unit, part or revision drive the join from those tables' unique
+//!   indexes into `runs_unit_started` / `runs_revision`, which again streams in order.
+//! - Filters on natural keys (serials, part, revision, batch numbers, version tags) are
+//!   first resolved to ids (`filter::KeyIds`) and reach the runs through
+//!   `runs_unit_started`, `runs_revision`, `runs_batch`, `runs_version` or
+//!   `runs_procedure_started` (each `(key, started_at, id)`, so one value streams in
+//!   start order): the cost is bounded by the runs that match, not by the table.
 
-use super::read::{RunRow, RUN_COLUMNS, RUN_JOINS};
-use crate::db::{ci_key, Db, Dialect, Id, Sql, Ts};
+use super::filter::{limit_offset, order_by, push_run_filters, KeyIds, RunFilter};
+use super::read::{RunRow, RUN_COLUMNS};
+use crate::db::{Db, Dialect, Id, Sql};
 use crate::error::ApiResult;
-use crate::values::{contains_pattern, like_escape, Page, SortOrder};
-
-/// Conditions on the run (alias `r`) and its unit (`u`). Empty lists and `None` mean
-/// "no condition"; an id list that held only malformed ids is `Some(vec![])` and
-/// matches nothing.
-#[derive(Debug, Clone, Default)]
-pub struct RunFilter {
-    pub ids: Option<Vec<Id>>,
-    pub outcomes: Vec<String>,
-    pub procedure_ids: Option<Vec<Id>>,
-    pub procedure_versions: Vec<String>,
-    pub serial_numbers: Vec<String>,
-    pub part_numbers: Vec<String>,
-    pub revision_numbers: Vec<String>,
-    pub batch_numbers: Vec<String>,
-    pub duration_min_us: Option<i64>,
-    pub duration_max_us: Option<i64>,
-    pub started_after: Option<Ts>,
-    pub started_before: Option<Ts>,
-    pub ended_after: Option<Ts>,
-    pub ended_before: Option<Ts>,
-    pub created_after: Option<Ts>,
-    pub created_before: Option<Ts>,
-    pub created_by_user_ids: Option<Vec<Id>>,
-    pub created_by_station_ids: Option<Vec<Id>>,
-    pub operated_by_ids: Option<Vec<Id>>,
-    pub operated_by_names: Vec<String>,
-    pub execution_ids: Vec<String>,
-    pub slot_keys: Vec<String>,
-    pub slot_names: Vec<String>,
-    pub deployment_ids: Vec<String>,
-    /// Unit samples: `golden`, `failing`, `ignored`, or `production` for none.
-    pub samples: Vec<String>,
-    /// Substring of the serial, procedure name or part number, or prefix of the run id.
-    pub search_query: Option<String>,
-    pub metadata: Vec<MetadataCondition>,
-}
-
-/// One key of a metadata filter.
-#[derive(Debug, Clone)]
-pub struct MetadataCondition {
-    pub key: String,
-    pub test: MetadataTest,
-}
-
-#[derive(Debug, Clone)]
-pub enum MetadataTest {
-    /// A string value equal to one of these.
-    In(Vec<String>),
-    /// A string value containing this (ci).
-    Contains(String),
-    /// A numeric value compared with `op` (`>=`, `<=`, `>`, `<`, `=`).
-    Number(&'static str, f64),
-    /// A boolean value equal to this.
-    Bool(bool),
-}
+use crate::values::{Page, SortOrder};
 
 /// `sort_by` of the run list. Every order ends with the run id, in the same direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -83,35 +35,80 @@ pub enum RunSort {
 }
 
 impl RunSort {
+    /// The order: the key, then keys that make it total, ending with the run id.
     fn columns(self) -> &'static [&'static str] {
         match self {
             RunSort::StartedAt => &["r.started_at", "r.id"],
             RunSort::CreatedAt => &["r.created_at", "r.id"],
             RunSort::Duration => &["r.duration_us", "r.id"],
             RunSort::Outcome => &["r.outcome", "r.started_at", "r.id"],
+            // Serials are unique (ci) in an organization: each unit's runs by start.
             RunSort::SerialNumber => &["u.serial_key", "r.started_at", "r.id"],
-            RunSort::PartNumber => &["p.number_key", "r.started_at", "r.id"],
-            RunSort::RevisionNumber => &["rev.number_key", "r.started_at", "r.id"],
+            RunSort::PartNumber => &["p.number_key", "rev.number_key", "r.started_at", "r.id"],
+            RunSort::RevisionNumber => &["rev.number_key", "rev.part_id", "r.started_at", "r.id"],
+        }
+    }
+
+    /// The tables a page is read from for this order, and their join conditions. Sorts
+    /// on a joined table start from that table's unique index: `CROSS JOIN` keeps
+    /// SQLite from reordering the loops (Postgres plans it like any inner join), so
+    /// that the rows come out already in order.
+    fn driving_tables(self) -> (&'static str, &'static str) {
+        match self {
+            RunSort::SerialNumber => (
+                "units u CROSS JOIN runs r",
+                " AND u.org_id = r.org_id AND r.unit_id = u.id",
+            ),
+            RunSort::PartNumber => (
+                "parts p CROSS JOIN revisions rev CROSS JOIN runs r",
+                " AND p.org_id = r.org_id AND rev.part_id = p.id AND r.revision_id = rev.id",
+            ),
+            RunSort::RevisionNumber => (
+                "revisions rev CROSS JOIN runs r",
+                " AND rev.org_id = r.org_id AND r.revision_id = rev.id",
+            ),
+            _ => ("runs r", ""),
         }
     }
 }
 
-/// `ORDER BY` over `columns`, all in direction `order`.
-pub(super) fn order_by(q: &mut Sql, columns: &[&str], order: SortOrder) {
-    q.push(" ORDER BY ");
-    for (i, c) in columns.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.push(c).push(" ").push(order.sql());
-    }
-}
+/// Everything a run row shows, joined onto the runs of one page (`r`).
+const RUN_PAGE_JOINS: &str = " JOIN procedures pr ON pr.id = r.procedure_id
+    LEFT JOIN procedure_versions v ON v.id = r.version_id
+    JOIN units u ON u.id = r.unit_id
+    JOIN revisions rev ON rev.id = r.revision_id
+    JOIN parts p ON p.id = rev.part_id
+    LEFT JOIN batches b ON b.id = r.batch_id
+    LEFT JOIN users cu ON cu.id = r.created_by_user_id
+    LEFT JOIN stations cs ON cs.id = r.created_by_station_id
+    LEFT JOIN users op ON op.id = r.operated_by_user_id ";
 
-pub(super) fn limit_offset(q: &mut Sql, page: Page) {
-    q.push(" LIMIT ")
-        .push_bind(page.fetch_limit())
-        .push(" OFFSET ")
-        .push_bind(page.offset);
+/// DIALECT: SQLite plans without statistics (tofulab does not run ANALYZE) and, given a
+/// filter on a key with its own index, still prefers walking the whole organization in
+/// sort order. Name the index of the most selective filter instead, so that the cost is
+/// bounded by the runs that match. Postgres chooses from its statistics.
+fn sqlite_index_hint(f: &RunFilter, keys: &KeyIds, sort: RunSort) -> Option<&'static str> {
+    if !matches!(
+        sort,
+        RunSort::StartedAt | RunSort::CreatedAt | RunSort::Duration | RunSort::Outcome
+    ) || f.ids.is_some()
+    {
+        return None;
+    }
+    let given = |ids: &Option<Vec<Id>>| ids.as_ref().is_some_and(|v| !v.is_empty());
+    if given(&keys.units) {
+        Some("runs_unit_started")
+    } else if given(&keys.batches) {
+        Some("runs_batch")
+    } else if given(&keys.revisions) {
+        Some("runs_revision")
+    } else if given(&keys.versions) {
+        Some("runs_version")
+    } else if given(&f.procedure_ids) {
+        Some("runs_procedure_started")
+    } else {
+        None
+    }
 }
 
 impl Db {
@@ -125,254 +122,61 @@ impl Db {
         order: SortOrder,
         page: Page,
     ) -> ApiResult<Vec<RunRow>> {
-        let q = list_runs_sql(self.dialect(), org_id, filter, sort, order, page);
-        self.read().fetch_all(q).await
-    }
-}
-
-/// The statement behind `Db::list_runs` (public so that its query plan can be checked).
-pub fn list_runs_sql(
-    dialect: Dialect,
-    org_id: Id,
-    filter: &RunFilter,
-    sort: RunSort,
-    order: SortOrder,
-    page: Page,
-) -> Sql {
-    let mut q = Sql::new(format!(
-        "SELECT {RUN_COLUMNS} {RUN_JOINS} WHERE r.org_id = "
-    ));
-    q.push_bind(org_id);
-    push_run_filters(&mut q, dialect, org_id, filter);
-    order_by(&mut q, sort.columns(), order);
-    limit_offset(&mut q, page);
-    q
-}
-
-/// Appends `AND …` for every condition of `filter`, on run alias `r`, unit `u`, part
-/// `p` and procedure `pr` (the last two only for `search_query`, which lists that need
-/// it must join).
-pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, org_id: Id, f: &RunFilter) {
-    id_in(q, "r.id", &f.ids);
-    text_in(q, "r.outcome", &f.outcomes);
-    id_in(q, "r.procedure_id", &f.procedure_ids);
-    if !f.procedure_versions.is_empty() {
-        q.push(" AND r.version_id IN (SELECT id FROM procedure_versions WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND tag_key IN ")
-            .push_tuple(f.procedure_versions.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if !f.serial_numbers.is_empty() {
-        q.push(" AND r.unit_id IN (SELECT id FROM units WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND serial_key IN ")
-            .push_tuple(f.serial_numbers.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if !f.part_numbers.is_empty() {
-        q.push(
-            " AND r.revision_id IN (SELECT rv.id FROM revisions rv
-              JOIN parts pp ON pp.id = rv.part_id WHERE pp.org_id = ",
-        )
-        .push_bind(org_id)
-        .push(" AND pp.number_key IN ")
-        .push_tuple(f.part_numbers.iter().map(|s| ci_key(s)))
-        .push(")");
-    }
-    if !f.revision_numbers.is_empty() {
-        q.push(" AND r.revision_id IN (SELECT id FROM revisions WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND number_key IN ")
-            .push_tuple(f.revision_numbers.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if !f.batch_numbers.is_empty() {
-        q.push(" AND r.batch_id IN (SELECT id FROM batches WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND number_key IN ")
-            .push_tuple(f.batch_numbers.iter().map(|s| ci_key(s)))
-            .push(")");
-    }
-    if let Some(us) = f.duration_min_us {
-        q.push(" AND r.duration_us >= ").push_bind(us);
-    }
-    if let Some(us) = f.duration_max_us {
-        q.push(" AND r.duration_us <= ").push_bind(us);
-    }
-    for (col, op, t) in [
-        ("r.started_at", ">=", f.started_after),
-        ("r.started_at", "<=", f.started_before),
-        ("r.ended_at", ">=", f.ended_after),
-        ("r.ended_at", "<=", f.ended_before),
-        ("r.created_at", ">=", f.created_after),
-        ("r.created_at", "<=", f.created_before),
-    ] {
-        if let Some(t) = t {
-            q.push(" AND ")
-                .push(col)
-                .push(" ")
-                .push(op)
-                .push(" ")
-                .push_bind(t);
+        match self
+            .list_runs_query(org_id, filter, sort, order, page)
+            .await?
+        {
+            Some(q) => self.read().fetch_all(q).await,
+            None => Ok(Vec::new()),
         }
     }
-    id_in(q, "r.created_by_user_id", &f.created_by_user_ids);
-    id_in(q, "r.created_by_station_id", &f.created_by_station_ids);
-    id_in(q, "r.operated_by_user_id", &f.operated_by_ids);
-    if !f.operated_by_names.is_empty() {
-        q.push(" AND r.operated_by_user_id IN (SELECT id FROM users WHERE org_id = ")
-            .push_bind(org_id)
-            .push(" AND lower(name) IN ")
-            .push_tuple(f.operated_by_names.iter().map(|s| s.to_lowercase()))
-            .push(")");
-    }
-    text_in(q, "r.execution_id", &f.execution_ids);
-    text_in(q, "r.slot_key", &f.slot_keys);
-    text_in(q, "r.slot_name", &f.slot_names);
-    text_in(q, "r.deployment_id", &f.deployment_ids);
-    if !f.samples.is_empty() {
-        let production = f.samples.iter().any(|s| s == "production");
-        let named: Vec<&String> = f.samples.iter().filter(|s| *s != "production").collect();
-        q.push(" AND (");
-        if production {
-            q.push("u.sample IS NULL");
-        } else {
-            q.push("1 = 0");
-        }
-        if !named.is_empty() {
-            q.push(" OR u.sample IN ")
-                .push_tuple(named.into_iter().cloned());
-        }
-        q.push(")");
-    }
-    if let Some(s) = f.search_query.as_deref().filter(|s| !s.is_empty()) {
-        let pattern = contains_pattern(s);
-        q.push(" AND (u.serial_key LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR CAST(r.id AS TEXT) LIKE ")
-            .push_bind(format!("{}%", like_escape(&s.trim().to_lowercase())))
-            .push(" ESCAPE '\\' OR lower(pr.name) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR p.number_key LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
-    }
-    for c in &f.metadata {
-        push_metadata_condition(q, dialect, c);
-    }
-}
 
-fn id_in(q: &mut Sql, col: &str, ids: &Option<Vec<Id>>) {
-    match ids {
-        None => {}
-        Some(ids) if ids.is_empty() => {
-            q.push(" AND 1 = 0");
+    /// The statement behind `list_runs` (public so that its plan can be checked), or
+    /// `None` when a filter names only things that do not exist.
+    pub async fn list_runs_query(
+        &self,
+        org_id: Id,
+        filter: &RunFilter,
+        sort: RunSort,
+        order: SortOrder,
+        page: Page,
+    ) -> ApiResult<Option<Sql>> {
+        let keys = self.resolve_keys(org_id, filter).await?;
+        if keys.matches_nothing() {
+            return Ok(None);
         }
-        Some(ids) => {
-            q.push(" AND ")
-                .push(col)
-                .push(" IN ")
-                .push_tuple(ids.iter().copied());
+        let dialect = self.dialect();
+        let (driving, join_conditions) = sort.driving_tables();
+        let mut from = driving.to_string();
+        if let (Dialect::Sqlite, Some(index)) = (dialect, sqlite_index_hint(filter, &keys, sort)) {
+            from = from.replacen("runs r", &format!("runs r INDEXED BY {index}"), 1);
         }
-    }
-}
-
-fn text_in(q: &mut Sql, col: &str, values: &[String]) {
-    if !values.is_empty() {
-        q.push(" AND ")
-            .push(col)
-            .push(" IN ")
-            .push_tuple(values.iter().cloned());
-    }
-}
-
-/// One metadata condition on `r.metadata`. Values of another JSON type never match.
-fn push_metadata_condition(q: &mut Sql, dialect: Dialect, c: &MetadataCondition) {
-    // DIALECT: SQLite reads JSON text with json_type/json_extract and a path; Postgres
-    // uses the jsonb operators with the key as text.
-    match dialect {
-        Dialect::Sqlite => {
-            let path = format!("$.\"{}\"", c.key);
-            let ty = |q: &mut Sql, types: &str| {
-                q.push(" AND json_type(r.metadata, ")
-                    .push_bind(path.clone())
-                    .push(") IN ")
-                    .push(types);
-            };
-            match &c.test {
-                MetadataTest::In(values) => {
-                    ty(q, "('text')");
-                    q.push(" AND json_extract(r.metadata, ")
-                        .push_bind(path.clone())
-                        .push(") IN ")
-                        .push_tuple(values.iter().cloned());
-                }
-                MetadataTest::Contains(s) => {
-                    ty(q, "('text')");
-                    q.push(" AND lower(json_extract(r.metadata, ")
-                        .push_bind(path.clone())
-                        .push(")) LIKE ")
-                        .push_bind(contains_pattern(s))
-                        .push(" ESCAPE '\\'");
-                }
-                MetadataTest::Number(op, v) => {
-                    ty(q, "('integer', 'real')");
-                    q.push(" AND json_extract(r.metadata, ")
-                        .push_bind(path.clone())
-                        .push(") ")
-                        .push(op)
-                        .push(" ")
-                        .push_bind(*v);
-                }
-                MetadataTest::Bool(b) => ty(q, if *b { "('true')" } else { "('false')" }),
+        let search = filter
+            .search_query
+            .as_deref()
+            .is_some_and(|s| !s.is_empty());
+        if (search || !filter.samples.is_empty()) && sort != RunSort::SerialNumber {
+            from.push_str(" JOIN units u ON u.id = r.unit_id");
+        }
+        if search {
+            if !matches!(sort, RunSort::PartNumber | RunSort::RevisionNumber) {
+                from.push_str(" JOIN revisions rev ON rev.id = r.revision_id");
             }
-        }
-        Dialect::Postgres => {
-            let key = c.key.clone();
-            let ty = |q: &mut Sql, ty: &str| {
-                q.push(" AND jsonb_typeof(r.metadata -> ")
-                    .push_bind(key.clone())
-                    .push(") = '")
-                    .push(ty)
-                    .push("'");
-            };
-            match &c.test {
-                MetadataTest::In(values) => {
-                    ty(q, "string");
-                    q.push(" AND (r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(") IN ")
-                        .push_tuple(values.iter().cloned());
-                }
-                MetadataTest::Contains(s) => {
-                    ty(q, "string");
-                    q.push(" AND lower(r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(") LIKE ")
-                        .push_bind(contains_pattern(s))
-                        .push(" ESCAPE '\\'");
-                }
-                MetadataTest::Number(op, v) => {
-                    // The CASE keeps the cast away from non-numeric values (Postgres does
-                    // not promise to evaluate AND left to right).
-                    q.push(" AND (CASE WHEN jsonb_typeof(r.metadata -> ")
-                        .push_bind(key.clone())
-                        .push(") = 'number' THEN (r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(")::double precision END) ")
-                        .push(op)
-                        .push(" ")
-                        .push_bind(*v);
-                }
-                MetadataTest::Bool(b) => {
-                    ty(q, "boolean");
-                    q.push(" AND (r.metadata ->> ")
-                        .push_bind(key.clone())
-                        .push(") = ")
-                        .push_bind(if *b { "true" } else { "false" });
-                }
+            if sort != RunSort::PartNumber {
+                from.push_str(" JOIN parts p ON p.id = rev.part_id");
             }
+            from.push_str(" JOIN procedures pr ON pr.id = r.procedure_id");
         }
+        let mut q = Sql::new(format!(
+            "SELECT {RUN_COLUMNS} FROM (SELECT r.id FROM {from} WHERE r.org_id = "
+        ));
+        q.push_bind(org_id).push(join_conditions);
+        push_run_filters(&mut q, dialect, filter, &keys);
+        order_by(&mut q, sort.columns(), order);
+        limit_offset(&mut q, page);
+        q.push(") page JOIN runs r ON r.id = page.id")
+            .push(RUN_PAGE_JOINS);
+        order_by(&mut q, sort.columns(), order);
+        Ok(Some(q))
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::list::{limit_offset, order_by, push_run_filters, RunFilter};
+use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use crate::db::common::Creator;
 use crate::db::{Db, Id, Sql, Ts};
 use crate::error::{ApiError, ApiResult};
@@ -88,9 +88,13 @@ impl Db {
         order: SortOrder,
         page: Page,
     ) -> ApiResult<Vec<LogListRow>> {
+        let keys = self.resolve_keys(org_id, &f.run).await?;
+        if keys.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let mut q = Sql::new(LOG_SELECT);
         q.push(" WHERE r.org_id = ").push_bind(org_id);
-        push_run_filters(&mut q, self.dialect(), org_id, &f.run);
+        push_run_filters(&mut q, self.dialect(), &f.run, &keys);
         if let Some(s) = f.search_query.as_deref().filter(|s| !s.is_empty()) {
             q.push(" AND lower(l.message) LIKE ")
                 .push_bind(contains_pattern(s))

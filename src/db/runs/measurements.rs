@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
-use super::list::{limit_offset, order_by, push_run_filters, RunFilter};
+use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use super::phases::IS_FINAL_ATTEMPT;
 use super::read::{MeasurementRow, MEASUREMENT_COLUMNS};
 use crate::db::{Db, Id, Sql, Ts};
@@ -101,6 +101,10 @@ impl Db {
         order: SortOrder,
         page: Page,
     ) -> ApiResult<Vec<MeasurementListRow>> {
+        let keys = self.resolve_keys(org_id, &f.run).await?;
+        if keys.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let mut q = Sql::new(format!(
             "SELECT m.id, ph.name AS phase_name, m.name AS measurement_name, ph.started_at,
                 m.value_number, m.value_bool, m.value_string, m.units, m.outcome,
@@ -113,7 +117,7 @@ impl Db {
              WHERE r.org_id = "
         ));
         q.push_bind(org_id);
-        push_run_filters(&mut q, self.dialect(), org_id, &f.run);
+        push_run_filters(&mut q, self.dialect(), &f.run, &keys);
         push_measurement_filters(&mut q, f);
         order_by(&mut q, sort.columns(), order);
         limit_offset(&mut q, page);

@@ -2,14 +2,15 @@
 //! measurements, logs, sub-unit links and attachments (BEHAVIOR.md §1).
 //!
 //! - `model`: what a new run is made of (`NewRun`) and the normalisation rules every
-//!   way of creating runs shares.
+//!   way of creating runs shares; `stored`: the JSON form of validators & co.
 //! - `create`: `Db::create_run`, one transaction with implicit creation (`resolve`) and
 //!   bulk content inserts (`bulk`).
-//! - `read`, `list`, `write`: one run, run lists, updates and deletes.
+//! - `read`, `list` (with `filter`), `write`: one run, run lists, updates and deletes.
 //! - `phases`, `measurements`, `logs`: content lists across runs.
 
 mod bulk;
 mod create;
+pub mod filter;
 pub mod list;
 pub mod logs;
 pub mod measurements;
@@ -17,9 +18,11 @@ pub mod model;
 pub mod phases;
 pub mod read;
 mod resolve;
+pub mod stored;
 mod write;
 
-pub use list::{MetadataCondition, MetadataTest, RunFilter, RunSort};
+pub use filter::RunFilter;
+pub use list::RunSort;
 pub use model::{
     ConfigEntry, Metadata, NewAggregation, NewDataSeries, NewLog, NewMeasurement, NewPhase, NewRun,
     NewValidator, SecretEntry, SequenceEntry,

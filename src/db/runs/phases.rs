@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::list::{limit_offset, order_by, push_run_filters, RunFilter};
+use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use super::read::{MeasurementRow, PhaseRow, MEASUREMENT_COLUMNS, PHASE_COLUMNS};
 use crate::db::{Db, Id, Sql, Ts};
 use crate::error::{ApiError, ApiResult};
@@ -97,6 +97,10 @@ impl Db {
         order: SortOrder,
         page: Page,
     ) -> ApiResult<Vec<PhaseListRow>> {
+        let keys = self.resolve_keys(org_id, &f.run).await?;
+        if keys.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let mut q = Sql::new(format!(
             "SELECT ph.id, ph.name, ph.outcome, ph.started_at, ph.ended_at, ph.duration_us,
                 ph.retry_count, ph.sequence_path, {IS_FINAL_ATTEMPT} AS is_final_attempt,
@@ -107,7 +111,7 @@ impl Db {
              WHERE r.org_id = "
         ));
         q.push_bind(org_id);
-        push_run_filters(&mut q, self.dialect(), org_id, &f.run);
+        push_run_filters(&mut q, self.dialect(), &f.run, &keys);
         push_phase_filters(&mut q, f);
         order_by(&mut q, sort.columns(), order);
         limit_offset(&mut q, page);

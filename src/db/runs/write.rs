@@ -12,10 +12,10 @@ use crate::error::{ApiError, ApiResult};
 const DELETE_CHUNK: usize = 500;
 
 impl Db {
-    /// Links uploads to run `id` (404 "Run not found" first, also for an empty list).
+    /// Links uploads to run `id` (404 "Run not found" first, also for an empty list —
+    /// `link_uploads` checks the run).
     pub async fn link_run_attachments(&self, org_id: Id, id: Id, uploads: &[Id]) -> ApiResult<()> {
         let mut tx = self.begin().await?;
-        lock_run(&mut tx, org_id, id).await?;
         link_uploads(&mut tx, org_id, LinkTarget::Run(id), uploads).await?;
         tx.commit().await
     }
@@ -59,7 +59,7 @@ impl Db {
     /// stay; at most 50 keys may result.
     pub async fn update_run_metadata(&self, org_id: Id, id: Id, patch: &Metadata) -> ApiResult<()> {
         let mut tx = self.begin().await?;
-        lock_run(&mut tx, org_id, id).await?;
+        check_run(&mut tx, org_id, id).await?;
         let merged = merge_stored_metadata(&mut tx, "runs", id, patch, "metadata").await?;
         let value = if merged.is_empty() {
             None
@@ -77,7 +77,7 @@ impl Db {
 }
 
 /// 404 unless run `id` exists in the organization.
-async fn lock_run(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+async fn check_run(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
     let found: Option<(Id,)> = tx
         .fetch_optional(
             Sql::new("SELECT id FROM runs WHERE org_id = $1 AND id = $2")

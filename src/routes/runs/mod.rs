@@ -2,6 +2,8 @@
 //! metadata. Stations may do all of it except delete; station run creation is limited
 //! to procedures linked to the station.
 
+pub mod content;
+pub mod convert;
 pub mod create;
 pub mod enums;
 pub mod query;
@@ -15,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use validator::Validate;
 
-use self::create::{metadata_rule, RunCreateRequest};
+use self::create::RunCreateRequest;
 use self::enums::{RunOutcome, SampleFilter};
 use self::render::{run_detail, run_summary, Include, RunGetResponse, RunListData};
 use super::attachments::{download_url, public_base};
@@ -24,7 +26,8 @@ use crate::db::runs::{RunFilter, RunSort};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Json, Path, Query, UserCaller};
-use crate::values::{opt_query_ts, paginate, Page};
+use crate::metadata;
+use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -134,11 +137,11 @@ impl RunListQuery {
             duration_min_us: query::duration("duration_min", &self.duration_min)?,
             duration_max_us: query::duration("duration_max", &self.duration_max)?,
             started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts("started_before", &self.started_before)?,
+            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
             ended_after: opt_query_ts("ended_after", &self.ended_after)?,
-            ended_before: opt_query_ts("ended_before", &self.ended_before)?,
+            ended_before: opt_query_ts_upper("ended_before", &self.ended_before)?,
             created_after: opt_query_ts("created_after", &self.created_after)?,
-            created_before: opt_query_ts("created_before", &self.created_before)?,
+            created_before: opt_query_ts_upper("created_before", &self.created_before)?,
             created_by_user_ids: query::ids(self.created_by_user_ids),
             created_by_station_ids: query::ids(self.created_by_station_ids),
             operated_by_ids: query::ids(self.operated_by_ids),
@@ -149,7 +152,7 @@ impl RunListQuery {
             deployment_ids: query::texts(self.deployment_ids),
             samples: query::enums("samples", self.samples, SampleFilter::as_str)?,
             search_query: self.search_query.filter(|s| !s.trim().is_empty()),
-            metadata: query::metadata_filter(&self.metadata)?,
+            metadata: metadata::parse_filter(self.metadata.as_deref())?,
         })
     }
 }
@@ -220,11 +223,12 @@ async fn delete(
 #[derive(Debug, Deserialize, Validate)]
 pub struct RunUpdateMetadataRequest {
     #[serde(default)]
+    #[validate(custom(function = "metadata::patch_rule"))]
     metadata: Option<Map<String, Value>>,
 }
 
 /// `runs.update_metadata` — `PATCH /v2/runs/{id}/metadata`: upserts keys; a key set to
-/// `null` is removed.
+/// `null` is removed; at most 50 keys may result.
 async fn update_metadata(
     State(state): State<AppState>,
     Path(id): Path<Id>,
@@ -232,17 +236,6 @@ async fn update_metadata(
     Json(body): Json<RunUpdateMetadataRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let patch = body.metadata.unwrap_or_default();
-    let values: Map<String, Value> = patch
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    metadata_rule(&values).map_err(|e| {
-        ApiError::invalid(
-            "metadata",
-            e.message.map(|m| m.to_string()).unwrap_or_default(),
-        )
-    })?;
     state
         .db
         .update_run_metadata(caller.org_id, id, &patch)

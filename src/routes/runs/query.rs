@@ -1,18 +1,13 @@
 //! Query-string parameters shared by the run, phase, measurement and log lists: lists
-//! of values (empty values ignored), ids, flags, durations, sort keys and the metadata
-//! filter.
+//! of values (empty values ignored), ids, flags, durations and sort keys.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::db::runs::{MetadataCondition, MetadataTest};
 use crate::db::Id;
 use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::values::{id_filter, parse_iso_duration, SortOrder};
-
-/// Most keys a list `metadata` filter may name.
-pub const MAX_METADATA_FILTER_KEYS: usize = 5;
 
 /// The non-empty values of a repeated parameter, trimmed. (Clients send an empty value
 /// for "no filter".)
@@ -112,79 +107,6 @@ pub fn sort_order(v: &Option<String>) -> ApiResult<SortOrder> {
         Some(s) => Err(ApiError::invalid(
             "sort_order",
             format!("sort_order must be asc or desc, got `{s}`"),
-        )),
-    }
-}
-
-/// The `metadata` list filter: one parameter holding a JSON object of at most 5 keys.
-/// Each key maps to a value (equality) or to operators: `in` / `contains` for strings,
-/// `eq` / `gt` / `gte` / `lt` / `lte` for numbers, `eq` for booleans and strings.
-/// An empty parameter is no filter.
-pub fn metadata_filter(v: &Option<String>) -> ApiResult<Vec<MetadataCondition>> {
-    let Some(text) = v.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let bad = |msg: String| ApiError::invalid("metadata", msg);
-    let parsed: Value = serde_json::from_str(text)
-        .map_err(|e| bad(format!("metadata must be a JSON object: {e}")))?;
-    let Value::Object(map) = parsed else {
-        return Err(bad("metadata must be a JSON object".into()));
-    };
-    if map.len() > MAX_METADATA_FILTER_KEYS {
-        return Err(bad(format!(
-            "metadata may filter on at most {MAX_METADATA_FILTER_KEYS} keys, got {}",
-            map.len()
-        )));
-    }
-    let mut out = Vec::new();
-    for (key, spec) in map {
-        if key.contains('"') || key.contains('\\') {
-            return Err(bad(format!(
-                "metadata filter key `{key}` cannot contain quotes or backslashes"
-            )));
-        }
-        let tests = match spec {
-            Value::Object(ops) => {
-                let mut tests = Vec::new();
-                for (op, arg) in ops {
-                    tests.push(metadata_test(&key, &op, arg).map_err(&bad)?);
-                }
-                tests
-            }
-            scalar => vec![metadata_test(&key, "eq", scalar).map_err(&bad)?],
-        };
-        out.extend(tests.into_iter().map(|test| MetadataCondition {
-            key: key.clone(),
-            test,
-        }));
-    }
-    Ok(out)
-}
-
-fn metadata_test(key: &str, op: &str, arg: Value) -> Result<MetadataTest, String> {
-    let numeric = |op: &'static str| match arg.as_f64() {
-        Some(f) => Ok(MetadataTest::Number(op, f)),
-        None => Err(format!("metadata.{key}.{op}: expected a number")),
-    };
-    match (op, &arg) {
-        ("in", Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(format!("metadata.{key}.in: expected an array of strings")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(MetadataTest::In),
-        ("contains", Value::String(s)) => Ok(MetadataTest::Contains(s.clone())),
-        ("eq", Value::String(s)) => Ok(MetadataTest::In(vec![s.clone()])),
-        ("eq", Value::Bool(b)) => Ok(MetadataTest::Bool(*b)),
-        ("eq", Value::Number(_)) => numeric("="),
-        ("gt", _) => numeric(">"),
-        ("gte", _) => numeric(">="),
-        ("lt", _) => numeric("<"),
-        ("lte", _) => numeric("<="),
-        _ => Err(format!(
-            "metadata.{key}: unsupported operator `{op}` for this value (use in, contains, eq, gt, gte, lt, lte)"
         )),
     }
 }
