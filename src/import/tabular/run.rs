@@ -8,11 +8,12 @@ use super::{
     fault, ImportTabularMapping, ImportTabularMeasurements, ImportTabularMetadata,
     ImportTabularSource, Table, DEFAULT_PHASE,
 };
-use crate::db::runs::model::{limit_validators, MAX_METADATA_KEYS};
+use crate::db::runs::model::limit_validators;
 use crate::db::runs::{NewMeasurement, NewPhase, NewRun};
 use crate::db::{Id, Ts};
 use crate::error::ApiError;
 use crate::import::rules;
+use crate::metadata::{self, MAX_KEYS};
 use crate::values::parse_query_ts;
 
 use super::table::{cell_value, number_cell};
@@ -103,8 +104,9 @@ impl ImportTabularMapping {
             })?;
         run.docstring =
             self.opt_text("mapping.fields.docstring", &f.docstring, table, |_| Ok(()))?;
-        run.metadata = metadata("mapping.metadata", self.metadata.as_deref(), table)?;
-        run.unit_metadata = metadata("mapping.unitMetadata", self.unit_metadata.as_deref(), table)?;
+        run.metadata = metadata_entries("mapping.metadata", self.metadata.as_deref(), table)?;
+        run.unit_metadata =
+            metadata_entries("mapping.unitMetadata", self.unit_metadata.as_deref(), table)?;
         run.phases = self.phases(table, started_at, ended_at)?;
         Ok(run)
     }
@@ -498,7 +500,7 @@ impl PhaseBuilder {
 }
 
 /// Run or unit metadata from `{key, column | value}` entries.
-fn metadata(
+fn metadata_entries(
     path: &str,
     entries: Option<&[ImportTabularMetadata]>,
     table: &Table,
@@ -506,11 +508,11 @@ fn metadata(
     let Some(entries) = entries.filter(|e| !e.is_empty()) else {
         return Ok(None);
     };
-    if entries.len() > MAX_METADATA_KEYS {
+    if entries.len() > MAX_KEYS {
         return Err(fault(
             path,
             format!(
-                "Metadata may have at most {MAX_METADATA_KEYS} keys, got {}",
+                "Metadata may have at most {MAX_KEYS} keys, got {}",
                 entries.len()
             ),
         ));
@@ -534,5 +536,6 @@ fn metadata(
         };
         out.insert(e.key.trim().to_string(), value);
     }
+    metadata::check(&out).map_err(|m| fault(path, m))?;
     Ok(Some(out))
 }
