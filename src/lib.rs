@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod metadata;
 pub mod middleware;
 pub mod routes;

@@ -284,6 +284,8 @@ CREATE TABLE attachments (
 CREATE INDEX attachments_run ON attachments (run_id);
 CREATE INDEX attachments_unit ON attachments (unit_id);
 CREATE INDEX attachments_unlinked ON attachments (created_at) WHERE linked_at IS NULL;
+-- Imported reports by content, to find a file already imported (duplicate imports).
+CREATE INDEX attachments_report_sha256 ON attachments (org_id, sha256) WHERE is_report;
 
 CREATE TABLE blobs (
     id             TEXT PRIMARY KEY,

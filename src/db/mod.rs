@@ -14,6 +14,7 @@ pub mod batches;
 pub mod blobs;
 pub mod common;
 pub mod identity;
+pub mod imports;
 pub mod metadata;
 pub mod parts;
 pub mod procedures;

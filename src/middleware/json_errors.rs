@@ -39,7 +39,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     let message = if is_json {
         serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .and_then(|v| envelope_message(&v, legacy))
     } else {
         None
     }
@@ -72,6 +72,47 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }
     out
+}
+
+/// The `message` of a v2 error body. For the legacy shape, which has no `issues`, each
+/// issue is appended (`Input validation failed: unit_under_test.serial_number: Serial
+/// number cannot be empty`) so that the one line the legacy client prints says what is
+/// wrong.
+fn envelope_message(body: &serde_json::Value, legacy: bool) -> Option<String> {
+    let message = body.get("message")?.as_str()?.to_string();
+    if !legacy {
+        return Some(message);
+    }
+    let issues: Vec<String> = body
+        .get("issues")
+        .and_then(|i| i.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|issue| {
+            let text = issue.get("message")?.as_str()?;
+            let path: Vec<String> = issue
+                .get("path")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+                .map(|seg| match seg {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            let path = path.join(".");
+            Some(if path.is_empty() || text.contains(&path) {
+                text.to_string()
+            } else {
+                format!("{path}: {text}")
+            })
+        })
+        .collect();
+    if issues.is_empty() {
+        Some(message)
+    } else {
+        Some(format!("{message}: {}", issues.join("; ")))
+    }
 }
 
 /// A message for an error that arrived without one of ours.

@@ -3,8 +3,10 @@
 
 pub mod attachments;
 pub mod batches;
+pub mod deployments;
 pub mod health;
 pub mod identity;
+pub mod imports;
 pub mod logs;
 pub mod measurements;
 pub mod parts;
@@ -42,7 +44,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(phases::routes())
         .merge(measurements::routes())
         .merge(logs::routes())
-        .merge(attachments::routes());
+        .merge(attachments::routes())
+        .merge(deployments::routes())
+        .merge(imports::routes());
     let api = Router::new()
         .nest("/v2", v2)
         .nest("/v1", v1::routes())

@@ -1,9 +1,0 @@
-//! v1. Not yet served.
-
-use axum::Router;
-
-use crate::AppState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-}
