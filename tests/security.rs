@@ -1,0 +1,1580 @@
+//! Security table (issue 6): one row per operation of the route inventory
+//! (`tests/fixtures/operations.json`, written from the wire contract by
+//! `scripts/operations-fixture`), each run against organization A's resources
+//!
+//! - with organization B's keys: everything naming A's resources is `404` and never shows
+//!   A's data, lists show none of A's items, creates with A's natural keys make B's own
+//!   rows (no `409` that would reveal A's), and A's data reads the same afterwards;
+//! - with A's station key: exactly the permissions of BEHAVIOR.md §15 (403 before
+//!   validation for forbidden operations, the run-creation link check of §1.1);
+//! - with near misses of real keys (wrong, truncated, extended, re-cased, no `Bearer`,
+//!   another scheme, duplicated headers): `401 UNAUTHORIZED` everywhere.
+//!
+//! The signed `/files/{id}` URLs carry no key; their own test checks that only an
+//! untampered signature for that id and method opens them.
+
+mod common;
+mod legacy_support;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use legacy_support::{record, upload as upload_file, SAMPLE};
+use reqwest::header::AUTHORIZATION;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+// A's natural keys and names: what B must never see unless it sent them itself.
+const SN: &str = "ALPHA-SN-1";
+const CHILD: &str = "ALPHA-CHILD";
+const CHILD2: &str = "ALPHA-CHILD-2";
+const PN: &str = "ALPHA-PN";
+const REV: &str = "ALPHA-REV";
+const LOT: &str = "ALPHA-LOT";
+const TAG: &str = "alpha-v1";
+/// B's own unit, target of writes that name A's resources in the body.
+const B_SN: &str = "BETA-SN-1";
+
+/// Organization A's resources (and B's few own ones), created with the user keys.
+struct Fx {
+    a: TestOrg,
+    b: TestOrg,
+    /// A procedure of A not linked to A's station.
+    unlinked: String,
+    run: String,
+    b_run: String,
+    /// Upload linked to A's run.
+    upload: String,
+    /// Unlinked uploads of A: one to delete, one to sync, OpenHTF records, a CSV file.
+    spare: String,
+    sync_upload: String,
+    htf_v1: String,
+    htf_v2: String,
+    csv: String,
+    /// Upload linked to A's unit.
+    unit_att: String,
+    log: String,
+    phase: String,
+    measurement: String,
+    /// Everything of A that B must never see: ids, natural keys, names, emails.
+    secrets: Vec<String>,
+}
+
+/// A request of the table.
+struct Req {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+fn get(path: String) -> Req {
+    Req {
+        method: Method::GET,
+        path,
+        body: None,
+    }
+}
+fn delete(path: String) -> Req {
+    Req {
+        method: Method::DELETE,
+        path,
+        body: None,
+    }
+}
+fn post(path: impl Into<String>, body: Value) -> Req {
+    Req {
+        method: Method::POST,
+        path: path.into(),
+        body: Some(body),
+    }
+}
+fn patch(path: String, body: Value) -> Req {
+    Req {
+        method: Method::PATCH,
+        path,
+        body: Some(body),
+    }
+}
+fn put(path: String, body: Value) -> Req {
+    Req {
+        method: Method::PUT,
+        path,
+        body: Some(body),
+    }
+}
+
+/// What organization B's user key gets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cross {
+    /// The request names A's resources: `404 NOT_FOUND`. B's station key: 403 or 404.
+    Missing,
+    /// A read B may make: `200` without A's data, while A's own key on the same request
+    /// does see A's data (so the filter really names A's items).
+    List,
+    /// Allowed in B's own organization: `200`, sent after the reads (it may create rows
+    /// with A's natural keys, which must not collide with A's).
+    Create,
+    /// This status, without A's data.
+    Own(u16),
+}
+
+/// What A's station key gets (BEHAVIOR.md §15, §16, §1.1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum St {
+    Ok,
+    /// `403 FORBIDDEN` "Stations cannot …", before validation.
+    Deny,
+    Is(u16),
+}
+
+struct Row {
+    /// `METHOD path-template` as in the inventory.
+    op: &'static str,
+    req: fn(&Fx) -> Req,
+    cross: Cross,
+    station: St,
+}
+
+fn run_body(procedure: &str, serial: &str) -> Value {
+    json!({
+        "serial_number": serial, "procedure_id": procedure, "part_number": PN,
+        "started_at": "2026-03-01T10:00:00Z", "ended_at": "2026-03-01T10:05:00Z",
+        "outcome": "PASS",
+    })
+}
+
+fn csv_mapping() -> Value {
+    json!({"fields": {
+        "serial_number": {"column": "Serial"},
+        "outcome": {"column": "Result"},
+        "started_at": {"column": "Start"},
+        "ended_at": {"column": "End"},
+        "part_number": {"value": PN},
+    }})
+}
+
+/// The table, in inventory order. Several rows may test one operation.
+fn table() -> Vec<Row> {
+    use Cross::*;
+    vec![
+        Row {
+            op: "POST /api/v2/attachments",
+            req: |_| post("/api/v2/attachments", json!({"name": "alpha-new.txt"})),
+            cross: Create,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/attachments/{id}/finalize",
+            req: |f| {
+                post(
+                    format!("/api/v2/attachments/{}/finalize", f.upload),
+                    json!({}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "DELETE /api/v2/attachments",
+            req: |f| delete(format!("/api/v2/attachments?ids={}", f.spare)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/batches",
+            req: |_| post("/api/v2/batches", json!({ "number": LOT })),
+            cross: Create,
+            station: St::Is(409),
+        },
+        Row {
+            op: "GET /api/v2/batches",
+            req: |_| get(format!("/api/v2/batches?numbers={LOT}")),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/batches/{number}",
+            req: |_| get(format!("/api/v2/batches/{LOT}")),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/batches/{number}",
+            req: |_| {
+                patch(
+                    format!("/api/v2/batches/{LOT}"),
+                    json!({"new_number": "STOLEN"}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "DELETE /api/v2/batches/{number}",
+            req: |_| delete(format!("/api/v2/batches/{LOT}")),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/deployments",
+            req: |f| {
+                get(format!(
+                    "/api/v2/deployments?procedure_ids={}",
+                    f.a.procedure_id
+                ))
+            },
+            // There are no deployments at all: nothing for A to see either.
+            cross: Own(200),
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/deployments/{id}",
+            req: |f| get(format!("/api/v2/deployments/{}", f.run)),
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "POST /api/v2/imports/structured",
+            req: |f| {
+                post(
+                    "/api/v2/imports/structured",
+                    json!({"items": [{"upload_id": f.htf_v2, "importer": "OPENHTF"}]}),
+                )
+            },
+            // Per-item failure inside a 200; that B imported nothing is checked after
+            // the reads (B's organization holds none of A's data).
+            cross: Own(200),
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/imports/tabular",
+            req: |f| {
+                post(
+                    "/api/v2/imports/tabular",
+                    json!({"upload_id": f.csv, "procedure_id": f.a.procedure_id,
+                           "mapping": csv_mapping()}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/imports/tabular",
+            req: |f| {
+                post(
+                    "/api/v2/imports/tabular",
+                    json!({"upload_id": f.csv, "procedure_id": f.b.procedure_id,
+                           "mapping": csv_mapping()}),
+                )
+            },
+            // B's own procedure, A's file.
+            cross: Missing,
+            station: St::Is(403),
+        },
+        Row {
+            op: "GET /api/v2/logs",
+            req: |f| get(format!("/api/v2/logs?run_ids={}", f.run)),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/logs/{id}",
+            req: |f| get(format!("/api/v2/logs/{}", f.log)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/measurements",
+            req: |f| {
+                get(format!(
+                    "/api/v2/measurements?procedure_id={}",
+                    f.a.procedure_id
+                ))
+            },
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/measurements/{id}",
+            req: |f| get(format!("/api/v2/measurements/{}", f.measurement)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/parts",
+            req: |_| post("/api/v2/parts", json!({ "number": PN })),
+            cross: Create,
+            station: St::Is(409),
+        },
+        Row {
+            op: "GET /api/v2/parts",
+            req: |_| get(format!("/api/v2/parts?search_query={PN}")),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/parts/{number}",
+            req: |_| get(format!("/api/v2/parts/{PN}")),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/parts/{number}",
+            req: |_| patch(format!("/api/v2/parts/{PN}"), json!({"name": "stolen"})),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "DELETE /api/v2/parts/{number}",
+            req: |_| delete(format!("/api/v2/parts/{PN}")),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/parts/{part_number}/revisions",
+            req: |_| {
+                post(
+                    format!("/api/v2/parts/{PN}/revisions"),
+                    json!({ "number": REV }),
+                )
+            },
+            cross: Missing,
+            station: St::Is(409),
+        },
+        Row {
+            op: "GET /api/v2/parts/{part_number}/revisions/{revision_number}",
+            req: |_| get(format!("/api/v2/parts/{PN}/revisions/{REV}")),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/parts/{part_number}/revisions/{revision_number}",
+            req: |_| {
+                patch(
+                    format!("/api/v2/parts/{PN}/revisions/{REV}"),
+                    json!({"number": "STOLEN"}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "DELETE /api/v2/parts/{part_number}/revisions/{revision_number}",
+            req: |_| delete(format!("/api/v2/parts/{PN}/revisions/{REV}")),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/phases",
+            req: |f| get(format!("/api/v2/phases?procedure_id={}", f.a.procedure_id)),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/phases/{id}",
+            req: |f| get(format!("/api/v2/phases/{}", f.phase)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/procedures",
+            req: |_| post("/api/v2/procedures", json!({"name": "Alpha Functional"})),
+            cross: Create,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/procedures",
+            req: |_| get("/api/v2/procedures?search_query=alpha".into()),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/procedures/{id}",
+            req: |f| get(format!("/api/v2/procedures/{}", f.a.procedure_id)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/procedures/{id}",
+            req: |f| {
+                patch(
+                    format!("/api/v2/procedures/{}", f.a.procedure_id),
+                    json!({"name": "stolen"}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "DELETE /api/v2/procedures/{id}",
+            req: |f| delete(format!("/api/v2/procedures/{}", f.a.procedure_id)),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/procedures/{procedure_id}/versions",
+            req: |f| {
+                post(
+                    format!("/api/v2/procedures/{}/versions", f.a.procedure_id),
+                    json!({"tag": "alpha-v2"}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/procedures/{procedure_id}/versions/{tag}",
+            req: |f| {
+                get(format!(
+                    "/api/v2/procedures/{}/versions/{TAG}",
+                    f.a.procedure_id
+                ))
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "DELETE /api/v2/procedures/{procedure_id}/versions/{tag}",
+            req: |f| {
+                delete(format!(
+                    "/api/v2/procedures/{}/versions/{TAG}",
+                    f.a.procedure_id
+                ))
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/runs",
+            req: |f| post("/api/v2/runs", run_body(&f.a.procedure_id, SN)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/runs",
+            req: |f| post("/api/v2/runs", run_body(&f.unlinked, SN)),
+            cross: Missing,
+            // §1.1: a procedure not linked to the station.
+            station: St::Is(403),
+        },
+        Row {
+            op: "POST /api/v2/runs",
+            req: |f| post("/api/v2/runs", run_body(&f.b.procedure_id, SN)),
+            // B's own procedure with A's serial and part number: B's own unit.
+            cross: Create,
+            station: St::Is(403),
+        },
+        Row {
+            op: "GET /api/v2/runs",
+            req: |f| get(format!("/api/v2/runs?ids={}", f.run)),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/runs",
+            req: |_| get(format!("/api/v2/runs?serial_numbers={SN}&limit=100")),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "DELETE /api/v2/runs",
+            req: |f| delete(format!("/api/v2/runs?ids={}", f.run)),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/runs/{id}",
+            req: |f| get(format!("/api/v2/runs/{}", f.run)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/runs/{id}",
+            req: |f| {
+                patch(
+                    format!("/api/v2/runs/{}", f.run),
+                    json!({"attachments": []}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/runs/{id}",
+            // B's own run with A's upload.
+            req: |f| {
+                patch(
+                    format!("/api/v2/runs/{}", f.b_run),
+                    json!({"attachments": [f.upload]}),
+                )
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "POST /api/v2/runs/{id}/attachments",
+            req: |f| {
+                post(
+                    format!("/api/v2/runs/{}/attachments", f.run),
+                    json!({"name": "x.txt"}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/runs/{id}/metadata",
+            req: |f| {
+                patch(
+                    format!("/api/v2/runs/{}/metadata", f.run),
+                    json!({"metadata": {"stolen": "yes"}}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v2/stations",
+            req: |f| {
+                post(
+                    "/api/v2/stations",
+                    json!({"name": "Alpha Bench", "procedure_id": f.a.procedure_id}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/stations",
+            req: |_| post("/api/v2/stations", json!({"name": "Alpha Bench"})),
+            cross: Create,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/stations",
+            req: |f| {
+                get(format!(
+                    "/api/v2/stations?procedure_ids={}",
+                    f.a.procedure_id
+                ))
+            },
+            cross: List,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/stations/current",
+            req: |_| get("/api/v2/stations/current".into()),
+            // A user key has no current station.
+            cross: Own(403),
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/stations/{id}",
+            req: |f| get(format!("/api/v2/stations/{}", f.a.station_id)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/stations/{id}",
+            req: |f| {
+                patch(
+                    format!("/api/v2/stations/{}", f.a.station_id),
+                    json!({"name": "stolen"}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "DELETE /api/v2/stations/{id}",
+            req: |f| delete(format!("/api/v2/stations/{}", f.a.station_id)),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/units",
+            req: |_| {
+                post(
+                    "/api/v2/units",
+                    json!({"serial_number": SN, "part_number": PN, "revision_number": REV}),
+                )
+            },
+            // B has no such part or revision.
+            cross: Missing,
+            station: St::Is(409),
+        },
+        Row {
+            op: "GET /api/v2/units",
+            req: |_| get(format!("/api/v2/units?serial_numbers={SN}")),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "DELETE /api/v2/units",
+            req: |_| delete(format!("/api/v2/units?serial_numbers={SN}")),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/units/{serial_number}",
+            req: |_| get(format!("/api/v2/units/{SN}")),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/units/{serial_number}",
+            req: |_| {
+                patch(
+                    format!("/api/v2/units/{SN}"),
+                    json!({ "batch_number": LOT }),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PATCH /api/v2/units/{serial_number}",
+            // B's own unit with A's batch.
+            req: |_| {
+                patch(
+                    format!("/api/v2/units/{B_SN}"),
+                    json!({ "batch_number": LOT }),
+                )
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "PATCH /api/v2/units/{serial_number}",
+            // B's own unit with A's upload.
+            req: |f| {
+                patch(
+                    format!("/api/v2/units/{B_SN}"),
+                    json!({"attachments": [f.unit_att]}),
+                )
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "POST /api/v2/units/{serial_number}/attachments",
+            req: |_| {
+                post(
+                    format!("/api/v2/units/{SN}/attachments"),
+                    json!({"name": "x.txt"}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "DELETE /api/v2/units/{serial_number}/attachments",
+            req: |f| delete(format!("/api/v2/units/{SN}/attachments?ids={}", f.unit_att)),
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PUT /api/v2/units/{serial_number}/children",
+            req: |_| {
+                put(
+                    format!("/api/v2/units/{SN}/children"),
+                    json!({ "child_serial_number": CHILD2 }),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "PUT /api/v2/units/{serial_number}/children",
+            // B's own unit adopting A's unit.
+            req: |_| {
+                put(
+                    format!("/api/v2/units/{B_SN}/children"),
+                    json!({ "child_serial_number": CHILD }),
+                )
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "DELETE /api/v2/units/{serial_number}/children",
+            req: |_| {
+                delete(format!(
+                    "/api/v2/units/{SN}/children?child_serial_number={CHILD}"
+                ))
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/users",
+            req: |_| get("/api/v2/users".into()),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/users",
+            req: |_| get("/api/v2/users?current=true".into()),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "GET /api/v2/users/current",
+            req: |_| get("/api/v2/users/current".into()),
+            cross: List,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v2/whoami",
+            req: |_| get("/api/v2/whoami".into()),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v1/runs",
+            req: |f| {
+                post(
+                    "/api/v1/runs",
+                    json!({"unit_under_test": {"serial_number": SN, "part_number": PN},
+                           "run_passed": true, "procedure_id": f.a.procedure_id,
+                           "client": "Python", "client_version": "2.26.1"}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v1/runs",
+            req: |f| {
+                post(
+                    "/api/v1/runs",
+                    json!({"unit_under_test": {"serial_number": SN, "part_number": PN},
+                           "run_passed": true, "procedure_id": f.unlinked,
+                           "client": "Python", "client_version": "2.26.1"}),
+                )
+            },
+            cross: Missing,
+            station: St::Is(403),
+        },
+        Row {
+            op: "GET /api/v1/runs",
+            req: |_| get(format!("/api/v1/runs?serial_number={SN}")),
+            cross: List,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v1/uploads/initialize",
+            req: |_| {
+                post(
+                    "/api/v1/uploads/initialize",
+                    json!({"name": "alpha-new.txt"}),
+                )
+            },
+            cross: Create,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v1/import",
+            req: |f| {
+                post(
+                    "/api/v1/import",
+                    json!({"upload_id": f.htf_v1, "importer": "OPENHTF",
+                           "client": "Python", "client_version": "2.26.1"}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v1/uploads/sync",
+            req: |f| {
+                post(
+                    "/api/v1/uploads/sync",
+                    json!({"upload_id": f.sync_upload, "run_id": f.run}),
+                )
+            },
+            cross: Missing,
+            station: St::Ok,
+        },
+        Row {
+            op: "POST /api/v1/uploads/sync",
+            // A's upload onto B's own run.
+            req: |f| {
+                post(
+                    "/api/v1/uploads/sync",
+                    json!({"upload_id": f.sync_upload, "run_id": f.b_run}),
+                )
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "POST /api/trpc/station.linkProcedure",
+            req: |f| {
+                post(
+                    "/api/trpc/station.linkProcedure",
+                    json!({"json": {"id": f.a.station_id, "procedure_id": f.unlinked}}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/trpc/station.linkProcedure",
+            // B's own station with A's procedure.
+            req: |f| {
+                post(
+                    "/api/trpc/station.linkProcedure",
+                    json!({"json": {"id": f.b.station_id, "procedure_id": f.a.procedure_id}}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/trpc/station.unlinkProcedure",
+            req: |f| {
+                post(
+                    "/api/trpc/station.unlinkProcedure",
+                    json!({"json": {"id": f.a.station_id, "procedure_id": f.a.procedure_id}}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "GET /api/v1/streaming",
+            req: |_| get("/api/v1/streaming".into()),
+            cross: Own(200),
+            station: St::Ok,
+        },
+    ]
+}
+
+/// Inventory entries without a key-carrying row: the signed file URLs, tested by
+/// `signed_file_urls_open_only_with_their_own_signature`.
+const FILE_OPS: [&str; 2] = ["PUT /files/{id}", "GET /files/{id}"];
+
+async fn send(srv: &TestServer, req: &Req, key: &str) -> Resp {
+    srv.call(req.method.clone(), &req.path, Some(key), req.body.clone())
+        .await
+}
+
+/// The request as text, lower-cased: what the caller already knows.
+fn request_text(req: &Req) -> String {
+    format!(
+        "{} {}",
+        req.path,
+        req.body.as_ref().map(Value::to_string).unwrap_or_default()
+    )
+    .to_lowercase()
+}
+
+/// A's secrets found in `body` that the request did not itself carry.
+fn leaks<'a>(fx: &'a Fx, req: &Req, body: &str) -> Vec<&'a str> {
+    let sent = request_text(req);
+    let body = body.to_lowercase();
+    fx.secrets
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| {
+            let s = s.to_lowercase();
+            body.contains(&s) && !sent.contains(&s)
+        })
+        .collect()
+}
+
+/// Asserts the status and the error body for it: the v2 envelope (tRPC adds its own
+/// `error` member to it), or the legacy `{"success": false, "error": {"message"}}`.
+#[track_caller]
+fn expect_status(r: &Resp, status: u16, ctx: &str) {
+    assert_eq!(r.status, status, "{ctx}: {}", r.text);
+    if status < 400 {
+        return;
+    }
+    if ctx.contains(" /api/v1/") {
+        assert_eq!(r.json["success"], json!(false), "{ctx}: {}", r.text);
+        assert!(r.json["error"]["message"].is_string(), "{ctx}: {}", r.text);
+    } else {
+        assert_error_envelope(r);
+    }
+}
+
+fn ctx(row: &Row, who: &str) -> String {
+    format!("{who} {} ({})", row.op, row.op_path_hint())
+}
+
+impl Row {
+    fn op_path_hint(&self) -> &'static str {
+        match self.cross {
+            Cross::Missing => "names A's resources",
+            Cross::List => "read",
+            Cross::Create => "create",
+            Cross::Own(_) => "own",
+        }
+    }
+}
+
+/// Removes what legitimately differs between two reads of the same data: signed URLs
+/// (fresh expiry each time).
+fn stable(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                for k in ["download_url", "url", "upload_url"] {
+                    o.remove(k);
+                }
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+/// Everything of A, read with A's user key.
+async fn snapshot(srv: &TestServer, fx: &Fx) -> Vec<(String, Value)> {
+    let p = &fx.a.procedure_id;
+    let mut paths = vec![
+        format!("/api/v2/runs/{}", fx.run),
+        "/api/v2/runs?limit=100".to_string(),
+        format!("/api/v2/units/{SN}"),
+        format!("/api/v2/units/{CHILD}"),
+        format!("/api/v2/units/{CHILD2}"),
+        "/api/v2/units?limit=100".to_string(),
+        format!("/api/v2/parts/{PN}"),
+        "/api/v2/parts?limit=100".to_string(),
+        format!("/api/v2/parts/{PN}/revisions/{REV}"),
+        format!("/api/v2/batches/{LOT}"),
+        "/api/v2/batches?limit=100".to_string(),
+        format!("/api/v2/procedures/{p}"),
+        format!("/api/v2/procedures/{}", fx.unlinked),
+        "/api/v2/procedures?limit=100".to_string(),
+        format!("/api/v2/procedures/{p}/versions/{TAG}"),
+        format!("/api/v2/stations/{}", fx.a.station_id),
+        "/api/v2/stations?limit=100".to_string(),
+        "/api/v2/users".to_string(),
+        format!("/api/v2/logs/{}", fx.log),
+        format!("/api/v2/phases/{}", fx.phase),
+        format!("/api/v2/measurements/{}", fx.measurement),
+    ];
+    paths.push(format!("/api/v2/logs?run_ids={}", fx.run));
+    let mut out = Vec::new();
+    for path in paths {
+        let r = srv.get(&path, &fx.a.user_key).await;
+        assert_eq!(r.status, 200, "A reads {path}: {}", r.text);
+        out.push((path, stable(r.json)));
+    }
+    // Uploads: still there, still A's (finalize answers only for the owner).
+    for id in [&fx.upload, &fx.spare, &fx.sync_upload, &fx.unit_att] {
+        let r = srv
+            .post(
+                &format!("/api/v2/attachments/{id}/finalize"),
+                &fx.a.user_key,
+                json!({}),
+            )
+            .await;
+        out.push((format!("finalize {id}"), json!(r.status)));
+    }
+    out
+}
+
+async fn ok_json(srv: &TestServer, key: &str, req: Req) -> Value {
+    let r = send(srv, &req, key).await;
+    assert_eq!(r.status, 200, "{} {}: {}", req.method, req.path, r.text);
+    r.json
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_string()
+}
+
+/// A's resources and B's few own ones.
+async fn fixture(srv: &TestServer) -> Fx {
+    let a = srv.org("Alpha").await;
+    let b = srv.org("Beta").await;
+    let ak = a.user_key.clone();
+    let mut secrets: Vec<String> = vec![
+        SN,
+        CHILD,
+        CHILD2,
+        PN,
+        REV,
+        LOT,
+        TAG,
+        "Alpha Functional",
+        "Alpha Unlinked",
+        "Alpha Bench",
+        "admin@alpha.test",
+        "Alpha Admin",
+        "alpha-report.txt",
+        "alpha-unit.txt",
+        "alpha log line",
+        "alpha.py",
+        "alpha_phase",
+        "alpha_meas",
+        "ALPHA-HTF",
+        "ALPHA-CSV",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+
+    let unlinked = id_of(
+        &ok_json(
+            srv,
+            &ak,
+            post("/api/v2/procedures", json!({"name": "Alpha Unlinked"})),
+        )
+        .await,
+    );
+    let mut body = run_body(&a.procedure_id, SN);
+    let extra = json!({
+        "revision_number": REV, "batch_number": LOT, "procedure_version": TAG,
+        "phases": [{"name": "alpha_phase", "outcome": "PASS",
+                    "started_at": "2026-03-01T10:00:00Z", "ended_at": "2026-03-01T10:01:00Z",
+                    "measurements": [{"name": "alpha_meas", "outcome": "PASS", "measured_value": 1.5}]}],
+        "logs": [{"level": "INFO", "timestamp": "2026-03-01T10:00:01Z", "message": "alpha log line",
+                  "source_file": "alpha.py", "line_number": 1}],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let run = id_of(&ok_json(srv, &ak, post("/api/v2/runs", body)).await);
+    for serial in [CHILD, CHILD2] {
+        ok_json(
+            srv,
+            &ak,
+            post(
+                "/api/v2/units",
+                json!({"serial_number": serial, "part_number": PN, "revision_number": REV}),
+            ),
+        )
+        .await;
+    }
+    ok_json(
+        srv,
+        &ak,
+        put(
+            format!("/api/v2/units/{SN}/children"),
+            json!({ "child_serial_number": CHILD }),
+        ),
+    )
+    .await;
+
+    // Uploads: one linked to the run (bytes, finalized), one to the unit, spares.
+    let init = ok_json(
+        srv,
+        &ak,
+        post("/api/v2/attachments", json!({"name": "alpha-report.txt"})),
+    )
+    .await;
+    let upload = id_of(&init);
+    let put_status = reqwest::Client::new()
+        .put(init["upload_url"].as_str().unwrap())
+        .body("alpha bytes")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(put_status, 200);
+    ok_json(
+        srv,
+        &ak,
+        post(format!("/api/v2/attachments/{upload}/finalize"), json!({})),
+    )
+    .await;
+    ok_json(
+        srv,
+        &ak,
+        patch(
+            format!("/api/v2/runs/{run}"),
+            json!({ "attachments": [upload] }),
+        ),
+    )
+    .await;
+    let unit_att = id_of(
+        &ok_json(
+            srv,
+            &ak,
+            post(
+                format!("/api/v2/units/{SN}/attachments"),
+                json!({"name": "alpha-unit.txt"}),
+            ),
+        )
+        .await,
+    );
+    let spare = id_of(
+        &ok_json(
+            srv,
+            &ak,
+            post("/api/v2/attachments", json!({"name": "alpha-spare.txt"})),
+        )
+        .await,
+    );
+    let sync_upload = id_of(
+        &ok_json(
+            srv,
+            &ak,
+            post("/api/v2/attachments", json!({"name": "alpha-sync.txt"})),
+        )
+        .await,
+    );
+    let htf_v1 = upload_file(
+        srv,
+        &ak,
+        "alpha-htf-1.json",
+        record(SAMPLE, "ALPHA-HTF-1", Some(&a.procedure_id), Some(PN)),
+    )
+    .await;
+    let htf_v2 = upload_file(
+        srv,
+        &ak,
+        "alpha-htf-2.json",
+        record(SAMPLE, "ALPHA-HTF-2", Some(&a.procedure_id), Some(PN)),
+    )
+    .await;
+    let csv = upload_file(
+        srv,
+        &ak,
+        "alpha.csv",
+        b"Serial,Result,Start,End\nALPHA-CSV-1,PASS,2026-01-02T03:04:05Z,2026-01-02T03:05:00Z\n"
+            .to_vec(),
+    )
+    .await;
+
+    // Ids of everything A has.
+    let got = ok_json(srv, &ak, get(format!("/api/v2/runs/{run}"))).await;
+    let phase = id_of(&got["phases"][0]);
+    let measurement = id_of(&got["phases"][0]["measurements"][0]);
+    let log = id_of(&got["logs"][0]);
+    for v in [
+        &got["unit"],
+        &got["unit"]["part"],
+        &got["unit"]["part"]["revision"],
+        &got["unit"]["batch"],
+        &got["procedure"]["version"],
+        &got["created_by_user"],
+    ] {
+        secrets.push(id_of(v));
+    }
+    for serial in [CHILD, CHILD2] {
+        secrets.push(id_of(
+            &ok_json(srv, &ak, get(format!("/api/v2/units/{serial}"))).await,
+        ));
+    }
+    let who = ok_json(srv, &ak, get("/api/v2/whoami".into())).await;
+    secrets.push(id_of(&who["organization"]));
+    secrets.push(who["organization"]["slug"].as_str().unwrap().to_string());
+    secrets.extend([
+        run.clone(),
+        a.procedure_id.clone(),
+        unlinked.clone(),
+        a.station_id.clone(),
+        upload.clone(),
+        unit_att.clone(),
+        spare.clone(),
+        sync_upload.clone(),
+        htf_v1.clone(),
+        htf_v2.clone(),
+        csv.clone(),
+        phase.clone(),
+        measurement.clone(),
+        log.clone(),
+        a.user_key.clone(),
+        a.station_key.clone(),
+    ]);
+
+    // B's own run and unit, targets of writes naming A's resources in the body.
+    let b_run = id_of(
+        &ok_json(
+            srv,
+            &b.user_key,
+            post(
+                "/api/v2/runs",
+                json!({"serial_number": B_SN, "procedure_id": b.procedure_id,
+                       "part_number": "BETA-PN", "started_at": "2026-03-01T10:00:00Z",
+                       "ended_at": "2026-03-01T10:05:00Z", "outcome": "PASS"}),
+            ),
+        )
+        .await,
+    );
+
+    Fx {
+        a,
+        b,
+        unlinked,
+        run,
+        b_run,
+        upload,
+        spare,
+        sync_upload,
+        htf_v1,
+        htf_v2,
+        csv,
+        unit_att,
+        log,
+        phase,
+        measurement,
+        secrets,
+    }
+}
+
+/// Operations of the inventory (`METHOD path`).
+fn inventory() -> BTreeSet<String> {
+    let text = include_str!("fixtures/operations.json");
+    let v: Value = serde_json::from_str(text).unwrap();
+    v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["method"].as_str().unwrap(),
+                o["path"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_covers_every_operation_of_the_inventory() {
+    let inventory = inventory();
+    let v: Value = serde_json::from_str(include_str!("fixtures/operations.json")).unwrap();
+    let v2 = v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["source"] == "v2-operations.json")
+        .count();
+    assert_eq!(json!(v2), v["contract_operation_count"]);
+    let mut covered: BTreeSet<String> = table().iter().map(|r| r.op.to_string()).collect();
+    covered.extend(FILE_OPS.iter().map(|s| s.to_string()));
+    let missing: Vec<&String> = inventory.difference(&covered).collect();
+    assert!(missing.is_empty(), "operations without a row: {missing:?}");
+    let unknown: Vec<&String> = covered.difference(&inventory).collect();
+    assert!(
+        unknown.is_empty(),
+        "rows for operations not in the inventory: {unknown:?}"
+    );
+}
+
+#[tokio::test]
+async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_permissions() {
+    let srv = TestServer::start().await;
+    let fx = fixture(&srv).await;
+    let rows = table();
+    let before = snapshot(&srv, &fx).await;
+
+    // B's reads and writes naming A's resources, with B's user key and station key.
+    for row in rows.iter().filter(|r| r.cross != Cross::Create) {
+        let req = (row.req)(&fx);
+        let r = send(&srv, &req, &fx.b.user_key).await;
+        let c = ctx(row, "B user");
+        match row.cross {
+            Cross::Missing => expect_status(&r, 404, &c),
+            Cross::List | Cross::Own(200) => expect_status(&r, 200, &c),
+            Cross::Own(s) => expect_status(&r, s, &c),
+            Cross::Create => unreachable!(),
+        }
+        assert_eq!(
+            leaks(&fx, &req, &r.text),
+            Vec::<&str>::new(),
+            "{c}: {}",
+            r.text
+        );
+        if row.cross == Cross::List {
+            // The same read with A's key does show A's data: the filter names A's items.
+            let mine = send(&srv, &req, &fx.a.user_key).await;
+            assert_eq!(mine.status, 200, "A {}: {}", row.op, mine.text);
+            assert!(
+                !leaks(&fx, &get(String::new()), &mine.text).is_empty(),
+                "A {} sees nothing of A: {}",
+                row.op,
+                mine.text
+            );
+        }
+
+        let r = send(&srv, &req, &fx.b.station_key).await;
+        let c = ctx(row, "B station");
+        let allowed: &[u16] = match row.cross {
+            Cross::Missing => &[403, 404],
+            _ => &[200, 403],
+        };
+        assert!(allowed.contains(&r.status), "{c}: {} {}", r.status, r.text);
+        if r.status >= 400 {
+            expect_status(&r, r.status, &c);
+        }
+        assert_eq!(
+            leaks(&fx, &req, &r.text),
+            Vec::<&str>::new(),
+            "{c}: {}",
+            r.text
+        );
+    }
+
+    // B's organization holds nothing of A's (no import, link or move took A's rows).
+    for path in [
+        "/api/v2/runs?limit=100",
+        "/api/v2/units?limit=100",
+        "/api/v2/parts?limit=100",
+        "/api/v2/batches?limit=100",
+        "/api/v2/procedures?limit=100",
+        "/api/v2/stations?limit=100",
+        "/api/v2/users",
+    ] {
+        let r = srv.get(path, &fx.b.user_key).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert_eq!(
+            leaks(&fx, &get(String::new()), &r.text),
+            Vec::<&str>::new(),
+            "B {path}: {}",
+            r.text
+        );
+    }
+
+    // B's creates, with A's natural keys: B's own rows, never a conflict with A's.
+    for row in rows.iter().filter(|r| r.cross == Cross::Create) {
+        let req = (row.req)(&fx);
+        let r = send(&srv, &req, &fx.b.user_key).await;
+        let c = ctx(row, "B user");
+        expect_status(&r, 200, &c);
+        assert_eq!(
+            leaks(&fx, &req, &r.text),
+            Vec::<&str>::new(),
+            "{c}: {}",
+            r.text
+        );
+    }
+
+    // A's data reads exactly as before.
+    let after = snapshot(&srv, &fx).await;
+    for ((path, b), (_, a)) in before.iter().zip(&after) {
+        assert_eq!(a, b, "A's {path} changed");
+    }
+
+    // A's station key: forbidden operations first (403 before validation: an empty body
+    // too), and they change nothing.
+    for row in rows.iter().filter(|r| r.station == St::Deny) {
+        let mut req = (row.req)(&fx);
+        for body in [req.body.clone(), req.body.as_ref().map(|_| json!({}))] {
+            req.body = body;
+            let r = send(&srv, &req, &fx.a.station_key).await;
+            let c = ctx(row, "A station");
+            expect_status(&r, 403, &c);
+            let text = r.error_text();
+            assert!(text.contains("stations cannot"), "{c}: {}", r.text);
+        }
+    }
+    let after = snapshot(&srv, &fx).await;
+    for ((path, b), (_, a)) in before.iter().zip(&after) {
+        assert_eq!(a, b, "A's {path} changed by refused station requests");
+    }
+    // Then everything else, in table order (some of it writes).
+    for row in rows.iter().filter(|r| r.station != St::Deny) {
+        let req = (row.req)(&fx);
+        let r = send(&srv, &req, &fx.a.station_key).await;
+        let c = ctx(row, "A station");
+        match row.station {
+            St::Ok => expect_status(&r, 200, &c),
+            St::Is(s) => expect_status(&r, s, &c),
+            St::Deny => unreachable!(),
+        }
+        if row.station == St::Is(403) {
+            let text = r.text.to_lowercase();
+            assert!(text.contains("not authorized"), "{c}: {}", r.text);
+        }
+    }
+}
+
+/// Near misses of a real key, as `Authorization` header lists.
+fn near_misses(key: &str) -> Vec<(String, Vec<String>)> {
+    let cut = key.rfind('_').unwrap() + 1;
+    let recased = format!("{}{}", &key[..cut], key[cut..].to_uppercase());
+    assert_ne!(recased, key);
+    let other = format!("{}{}", &key[..cut], uuid::Uuid::new_v4().simple());
+    let bearer = |k: &str| format!("Bearer {k}");
+    vec![
+        ("no header".into(), vec![]),
+        ("wrong key".into(), vec![bearer(&other)]),
+        ("truncated".into(), vec![bearer(&key[..key.len() - 1])]),
+        ("extended".into(), vec![bearer(&format!("{key}0"))]),
+        ("re-cased".into(), vec![bearer(&recased)]),
+        ("prefix only".into(), vec![bearer(&key[..cut])]),
+        ("no scheme".into(), vec![key.to_string()]),
+        ("Basic".into(), vec![format!("Basic {key}")]),
+        ("Token".into(), vec![format!("Token {key}")]),
+        ("scheme glued".into(), vec![format!("Bearer{key}")]),
+        ("empty bearer".into(), vec!["Bearer ".into()]),
+        ("two keys".into(), vec![format!("Bearer {key} {key}")]),
+        ("duplicated".into(), vec![bearer(key), bearer(key)]),
+        (
+            "duplicated, first wrong".into(),
+            vec![bearer(&other), bearer(key)],
+        ),
+        (
+            "duplicated, second wrong".into(),
+            vec![bearer(key), bearer(&other)],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn only_the_exact_key_authenticates_any_operation() {
+    let srv = TestServer::start().await;
+    let fx = fixture(&srv).await;
+    let rows = table();
+    let mut sent = 0;
+    for key in [&fx.a.user_key, &fx.a.station_key] {
+        let variants = near_misses(key);
+        for row in &rows {
+            let req = (row.req)(&fx);
+            // The variants of one row concurrently: they are independent 401s.
+            let answers = futures_util::future::join_all(variants.iter().map(|(_, headers)| {
+                let mut b = srv.raw(req.method.clone(), &req.path);
+                for h in headers {
+                    b = b.header(AUTHORIZATION, h);
+                }
+                if let Some(body) = &req.body {
+                    b = b.json(body);
+                }
+                async move { Resp::from(b.send().await.unwrap()).await }
+            }))
+            .await;
+            for ((name, _), r) in variants.iter().zip(answers) {
+                expect_status(&r, 401, &format!("{name}: {} {}", req.method, req.path));
+                if !req.path.starts_with("/api/v1/") {
+                    assert_eq!(r.code(), "UNAUTHORIZED");
+                }
+                assert!(!r.text.contains(key.as_str()), "{}", r.text);
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 2000, "{sent}");
+    // The exact key still works (nothing above locked it out).
+    srv.get("/api/v2/whoami", &fx.a.user_key).await.expect(200);
+}
+
+/// Replaces the query parameter `name` of `url`.
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap();
+    let query: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k == name => format!("{k}={value}"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn param<'a>(url: &'a str, name: &str) -> &'a str {
+    url.split_once('?')
+        .unwrap()
+        .1
+        .split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .unwrap()
+}
+
+/// Flips the last hex digit.
+fn tamper(sig: &str) -> String {
+    let (head, last) = sig.split_at(sig.len() - 1);
+    format!("{head}{}", if last == "0" { "1" } else { "0" })
+}
+
+#[tokio::test]
+async fn signed_file_urls_open_only_with_their_own_signature() {
+    let srv = TestServer::start().await;
+    let a = srv.org("Alpha").await;
+    let http = reqwest::Client::new();
+    let init = srv
+        .post("/api/v2/attachments", &a.user_key, json!({"name": "a.txt"}))
+        .await;
+    let id = init.expect(200)["id"].as_str().unwrap().to_string();
+    let put_url = init.json["upload_url"].as_str().unwrap().to_string();
+    let other = srv
+        .post("/api/v2/attachments", &a.user_key, json!({"name": "b.txt"}))
+        .await;
+    let other_id = other.expect(200)["id"].as_str().unwrap().to_string();
+    let other_put = other.json["upload_url"].as_str().unwrap().to_string();
+
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let sig = param(&put_url, "signature").to_string();
+    let refused_puts = [
+        with_param(&put_url, "signature", &tamper(&sig)),
+        with_param(&put_url, "signature", &sig[..sig.len() - 2]),
+        with_param(&put_url, "signature", &format!("{sig}00")),
+        with_param(&put_url, "signature", &sig.to_uppercase().replace('0', "1")),
+        with_param(&put_url, "signature", ""),
+        with_param(
+            &put_url,
+            "expires",
+            &(param(&put_url, "expires").parse::<i64>().unwrap() + 1).to_string(),
+        ),
+        // Another upload's valid signature.
+        put_url.replace(&id, &other_id),
+        other_put.replace(&other_id, &id),
+        put_url.split('?').next().unwrap().to_string(),
+    ];
+    for url in &refused_puts {
+        let r = http.put(url).body("evil").send().await.unwrap();
+        assert_eq!(status(r), 403, "{url}");
+    }
+    // An API key does not replace a signature.
+    let bare = put_url.split('?').next().unwrap();
+    let r = http
+        .put(bare)
+        .bearer_auth(&a.user_key)
+        .body("evil")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 403);
+
+    let r = http.put(&put_url).body("good").send().await.unwrap();
+    assert_eq!(status(r), 200);
+    let fin = srv
+        .post(
+            &format!("/api/v2/attachments/{id}/finalize"),
+            &a.user_key,
+            json!({}),
+        )
+        .await;
+    let get_url = fin.expect(200)["url"].as_str().unwrap().to_string();
+    let gsig = param(&get_url, "signature").to_string();
+
+    for url in [
+        with_param(&get_url, "signature", &tamper(&gsig)),
+        with_param(&get_url, "signature", &sig), // the PUT signature
+        get_url.replace(&id, &other_id),
+        put_url.clone(), // signed for PUT, not GET
+        bare.to_string(),
+    ] {
+        let r = http.get(&url).send().await.unwrap();
+        let s = status(r);
+        assert_eq!(s, 403, "{url}");
+    }
+    let r = http
+        .get(bare)
+        .bearer_auth(&a.user_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 403);
+    // A GET signature does not upload.
+    let r = http.put(&get_url).body("evil").send().await.unwrap();
+    assert_eq!(status(r), 403);
+
+    // The refused requests changed nothing; the real URL serves the real bytes.
+    let r = http.get(&get_url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), "good");
+}
