@@ -1328,6 +1328,8 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
         "/api/v2/procedures?limit=100",
         "/api/v2/stations?limit=100",
         "/api/v2/users",
+        "/api/v2/logs?limit=100",
+        "/api/v1/runs?serial_number=ALPHA-HTF-2",
     ] {
         let r = srv.get(path, &fx.b.user_key).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text);
@@ -1406,6 +1408,14 @@ fn near_misses(key: &str) -> Vec<(String, Vec<String>)> {
         ("truncated".into(), vec![bearer(&key[..key.len() - 1])]),
         ("extended".into(), vec![bearer(&format!("{key}0"))]),
         ("re-cased".into(), vec![bearer(&recased)]),
+        (
+            "prefix re-cased".into(),
+            vec![bearer(&format!(
+                "{}{}",
+                key[..cut].to_uppercase(),
+                &key[cut..]
+            ))],
+        ),
         ("prefix only".into(), vec![bearer(&key[..cut])]),
         ("no scheme".into(), vec![key.to_string()]),
         ("Basic".into(), vec![format!("Basic {key}")]),
@@ -1458,8 +1468,18 @@ async fn only_the_exact_key_authenticates_any_operation() {
         }
     }
     assert!(sent > 2000, "{sent}");
-    // The exact key still works (nothing above locked it out).
+    // The exact key still works (nothing above locked it out), and the scheme is
+    // case-insensitive (RFC 9110 §11.1).
     srv.get("/api/v2/whoami", &fx.a.user_key).await.expect(200);
+    for scheme in ["bearer", "BEARER"] {
+        let r = srv
+            .raw(Method::GET, "/api/v2/whoami")
+            .header(AUTHORIZATION, format!("{scheme} {}", fx.a.station_key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{scheme}");
+    }
 }
 
 /// Replaces the query parameter `name` of `url`.
