@@ -1355,6 +1355,55 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
         );
     }
 
+    // B now has rows with A's natural keys (unit ALPHA-SN-1, part ALPHA-PN, batch
+    // ALPHA-LOT, procedure "Alpha Functional"): reading them, by key or through any
+    // filter naming them, shows B's rows only.
+    let bp = &fx.b.procedure_id;
+    for path in [
+        format!("/api/v2/units/{SN}"),
+        format!("/api/v2/parts/{PN}"),
+        format!("/api/v2/batches/{LOT}"),
+        format!("/api/v2/procedures/{bp}"),
+        format!("/api/v2/runs?serial_numbers={SN}&limit=100"),
+        format!("/api/v2/runs?part_numbers={PN}&limit=100"),
+        format!("/api/v2/runs?revision_numbers={REV}&limit=100"),
+        format!("/api/v2/runs?batch_numbers={LOT}&limit=100"),
+        format!("/api/v2/runs?procedure_versions={TAG}&limit=100"),
+        "/api/v2/runs?search_query=alpha&limit=100".to_string(),
+        format!("/api/v2/units?serial_numbers={SN}&limit=100"),
+        format!("/api/v2/units?part_numbers={PN}&limit=100"),
+        format!("/api/v2/units?revision_numbers={REV}&limit=100"),
+        format!("/api/v2/units?batch_numbers={LOT}&limit=100"),
+        "/api/v2/units?search_query=alpha&limit=100".to_string(),
+        format!("/api/v2/batches?numbers={LOT}"),
+        format!("/api/v2/batches?part_numbers={PN}"),
+        format!("/api/v2/batches?revision_numbers={REV}"),
+        "/api/v2/parts?search_query=alpha".to_string(),
+        format!("/api/v2/parts?procedure_ids={bp}"),
+        "/api/v2/procedures?search_query=alpha".to_string(),
+        "/api/v2/stations?search_query=alpha".to_string(),
+        format!("/api/v2/logs?serial_numbers={SN}&limit=100"),
+        format!("/api/v2/phases?procedure_id={bp}&serial_numbers={SN}"),
+        format!("/api/v2/measurements?procedure_id={bp}&part_numbers={PN}"),
+        format!("/api/v1/runs?serial_number={SN}"),
+    ] {
+        let req = get(path);
+        let r = send(&srv, &req, &fx.b.user_key).await;
+        assert_eq!(r.status, 200, "B {}: {}", req.path, r.text);
+        // B's own rows carry the natural keys it created.
+        let known = Req {
+            body: Some(json!([SN, PN, LOT, "Alpha Functional", "Alpha Bench"])),
+            ..get(req.path.clone())
+        };
+        assert_eq!(
+            leaks(&fx, &known, &r.text),
+            Vec::<&str>::new(),
+            "B {}: {}",
+            req.path,
+            r.text
+        );
+    }
+
     // A's data reads exactly as before.
     let after = snapshot(&srv, &fx).await;
     for ((path, b), (_, a)) in before.iter().zip(&after) {
