@@ -15,6 +15,7 @@
 
 mod common;
 mod legacy_support;
+mod rows;
 
 use std::collections::BTreeSet;
 
@@ -41,6 +42,8 @@ struct Fx {
     b: TestOrg,
     /// A procedure of A not linked to A's station.
     unlinked: String,
+    /// A team of A.
+    team: String,
     run: String,
     b_run: String,
     /// Upload linked to A's run.
@@ -848,6 +851,113 @@ fn table() -> Vec<Row> {
             cross: Own(200),
             station: St::Ok,
         },
+        // Writes to B's own rows naming A's resources in the body: 404 for B, and for
+        // A's station (B's rows do not exist for it) 404 or its own 403s.
+        Row {
+            op: "POST /api/v2/runs",
+            req: |f| {
+                let mut body = run_body(&f.b.procedure_id, "BETA-SN-2");
+                body["part_number"] = json!("BETA-PN");
+                body["sub_units"] = json!([CHILD]);
+                post("/api/v2/runs", body)
+            },
+            cross: Missing,
+            station: St::Is(403),
+        },
+        Row {
+            op: "POST /api/v2/runs",
+            req: |f| {
+                let mut body = run_body(&f.b.procedure_id, "BETA-SN-2");
+                body["part_number"] = json!("BETA-PN");
+                body["operated_by"] = json!("admin@alpha.test");
+                post("/api/v2/runs", body)
+            },
+            // A's member is nobody in B.
+            cross: Own(400),
+            station: St::Is(403),
+        },
+        Row {
+            op: "PATCH /api/v2/parts/{part_number}/revisions/{revision_number}",
+            req: |f| {
+                patch(
+                    "/api/v2/parts/BETA-PN/revisions/A".into(),
+                    json!({"image_id": f.spare}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/stations",
+            req: |f| post("/api/v2/stations", json!({"name": "x", "team_id": f.team})),
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "PATCH /api/v2/stations/{id}",
+            req: |f| {
+                patch(
+                    format!("/api/v2/stations/{}", f.b.station_id),
+                    json!({"team_id": f.team}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "PATCH /api/v2/stations/{id}",
+            req: |f| {
+                patch(
+                    format!("/api/v2/stations/{}", f.b.station_id),
+                    json!({"image_id": f.spare}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
+        Row {
+            op: "PATCH /api/v2/units/{serial_number}",
+            req: |_| {
+                patch(
+                    format!("/api/v2/units/{B_SN}"),
+                    json!({"part_number": PN, "revision_number": REV}),
+                )
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "DELETE /api/v2/units/{serial_number}/attachments",
+            req: |f| {
+                delete(format!(
+                    "/api/v2/units/{B_SN}/attachments?ids={}",
+                    f.unit_att
+                ))
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "DELETE /api/v2/units/{serial_number}/children",
+            req: |_| {
+                delete(format!(
+                    "/api/v2/units/{B_SN}/children?child_serial_number={CHILD}"
+                ))
+            },
+            cross: Missing,
+            station: St::Is(404),
+        },
+        Row {
+            op: "POST /api/trpc/station.unlinkProcedure",
+            req: |f| {
+                post(
+                    "/api/trpc/station.unlinkProcedure",
+                    json!({"json": {"id": f.b.station_id, "procedure_id": f.a.procedure_id}}),
+                )
+            },
+            cross: Missing,
+            station: St::Deny,
+        },
     ]
 }
 
@@ -1190,6 +1300,11 @@ async fn fixture(srv: &TestServer) -> Fx {
         a.station_key.clone(),
     ]);
 
+    let team = rows::insert_team(&srv.db, rows::org_id(srv, &ak).await, "Alpha Team")
+        .await
+        .to_string();
+    secrets.extend([team.clone(), "Alpha Team".to_string()]);
+
     // B's own run and unit, targets of writes naming A's resources in the body.
     let b_run = id_of(
         &ok_json(
@@ -1205,10 +1320,20 @@ async fn fixture(srv: &TestServer) -> Fx {
         .await,
     );
 
+    // The 404s of writes to B's rows are about A's resources: B's rows exist.
+    for path in [
+        format!("/api/v2/units/{B_SN}"),
+        "/api/v2/parts/BETA-PN/revisions/A".to_string(),
+        format!("/api/v2/stations/{}", b.station_id),
+    ] {
+        ok_json(srv, &b.user_key, get(path)).await;
+    }
+
     Fx {
         a,
         b,
         unlinked,
+        team,
         run,
         b_run,
         upload,
@@ -1303,9 +1428,10 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
 
         let r = send(&srv, &req, &fx.b.station_key).await;
         let c = ctx(row, "B station");
-        let allowed: &[u16] = match row.cross {
-            Cross::Missing => &[403, 404],
-            _ => &[200, 403],
+        let allowed: Vec<u16> = match row.cross {
+            Cross::Missing => vec![403, 404],
+            Cross::Own(s) => vec![s, 200, 403],
+            _ => vec![200, 403],
         };
         assert!(allowed.contains(&r.status), "{c}: {} {}", r.status, r.text);
         if r.status >= 400 {
