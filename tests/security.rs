@@ -1530,6 +1530,44 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
         );
     }
 
+    // Bulk deletes mixing A's ids with B's delete B's only and answer B's only.
+    let bk = &fx.b.user_key;
+    let mut body = run_body(&fx.b.procedure_id, "BETA-SN-3");
+    body["part_number"] = json!("BETA-PN");
+    let b_run = id_of(&ok_json(&srv, bk, post("/api/v2/runs", body)).await);
+    let r = srv
+        .delete(&format!("/api/v2/runs?ids={}&ids={b_run}", fx.run), bk)
+        .await;
+    assert_eq!(r.expect(200)["id"], json!([b_run]));
+    let b_upload = id_of(
+        &ok_json(
+            &srv,
+            bk,
+            post("/api/v2/attachments", json!({"name": "b.txt"})),
+        )
+        .await,
+    );
+    let r = srv
+        .delete(
+            &format!("/api/v2/attachments?ids={}&ids={b_upload}", fx.spare),
+            bk,
+        )
+        .await;
+    assert_eq!(r.expect(200)["id"], json!([b_upload]));
+    let r = srv
+        .delete(
+            &format!("/api/v2/units?serial_numbers={CHILD}&serial_numbers=BETA-SN-3"),
+            bk,
+        )
+        .await;
+    assert_eq!(
+        r.expect(200)["id"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text
+    );
+    assert_eq!(leaks(&fx, &get(String::new()), &r.text), Vec::<&str>::new());
+
     // A's data reads exactly as before.
     let after = snapshot(&srv, &fx).await;
     for ((path, b), (_, a)) in before.iter().zip(&after) {
