@@ -958,6 +958,25 @@ fn table() -> Vec<Row> {
             cross: Missing,
             station: St::Deny,
         },
+        // A's natural keys under B's own parents: B's own rows, no conflict.
+        Row {
+            op: "POST /api/v2/procedures/{procedure_id}/versions",
+            req: |f| {
+                post(
+                    format!("/api/v2/procedures/{}/versions", f.b.procedure_id),
+                    json!({ "tag": TAG }),
+                )
+            },
+            cross: Create,
+            station: St::Deny,
+        },
+        Row {
+            op: "POST /api/v2/parts/{part_number}/revisions",
+            req: |_| post("/api/v2/parts/BETA-PN/revisions", json!({ "number": REV })),
+            cross: Create,
+            // B's part does not exist for A's station.
+            station: St::Is(404),
+        },
     ]
 }
 
@@ -1518,7 +1537,15 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
         assert_eq!(r.status, 200, "B {}: {}", req.path, r.text);
         // B's own rows carry the natural keys it created.
         let known = Req {
-            body: Some(json!([SN, PN, LOT, "Alpha Functional", "Alpha Bench"])),
+            body: Some(json!([
+                SN,
+                PN,
+                REV,
+                LOT,
+                TAG,
+                "Alpha Functional",
+                "Alpha Bench"
+            ])),
             ..get(req.path.clone())
         };
         assert_eq!(
