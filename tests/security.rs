@@ -1456,6 +1456,25 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
         if r.status >= 400 {
             expect_status(&r, r.status, &c);
         }
+        // A 403 is the station gate (operations forbidden to stations) or, for the
+        // rest, the run-creation link check, which answers the same for A's procedure as
+        // for an unknown one (§1.1); never a hint that A's resource exists.
+        if row.cross == Cross::Missing {
+            if row.station == St::Deny {
+                assert_eq!(r.status, 403, "{c}: {}", r.text);
+                assert!(
+                    r.error_text().contains("stations cannot"),
+                    "{c}: {}",
+                    r.text
+                );
+            } else if r.status == 403 {
+                assert!(
+                    r.text.to_lowercase().contains("not authorized"),
+                    "{c}: {}",
+                    r.text
+                );
+            }
+        }
         assert_eq!(
             leaks(&fx, &req, &r.text),
             Vec::<&str>::new(),
