@@ -253,10 +253,12 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
     let user_key = random_key("tp_user_");
     let station_key = random_key("tp_station_");
     let procedure = "11111111-1111-4111-8111-111111111111";
+    let station = "22222222-2222-4222-8222-222222222222";
     let seed = json!({"organizations": [{
         "name": "Logs", "users": [{"email": "admin@logs.test", "api_key": user_key}],
         "procedures": [{"id": procedure, "name": "Functional"}],
-        "stations": [{"name": "Bench", "api_key": station_key, "procedures": [procedure]}],
+        "stations": [{"id": station, "name": "Bench", "api_key": station_key,
+                      "procedures": [procedure]}],
     }]});
     let seed_path = dir.path().join("seed.json");
     std::fs::write(&seed_path, seed.to_string()).unwrap();
@@ -292,6 +294,19 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
     others.key(&user_key);
     others.key(&station_key);
     others.assert_absent("the stdout of `keys create`", &out);
+    let (code, out, keys_log) = run(&[
+        "keys",
+        "create",
+        "--station",
+        station,
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 0, "{out}{keys_log}");
+    let created_station = out.trim().to_string();
+    assert!(created_station.starts_with("tp_station_"), "{out}");
+    secrets.key(&created_station);
+    secrets.assert_absent("the log of `keys create --station`", &keys_log);
 
     // `serve --seed` with JSON logs at trace level, under traffic.
     let srv = Server::start(&["--database-url", &db.url, "--seed", seed_path]);
@@ -300,7 +315,7 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
     let bearer = |k: &str| vec![format!("Bearer {k}")];
     use reqwest::Method as M;
 
-    for key in [&user_key, &station_key, &created] {
+    for key in [&user_key, &station_key, &created, &created_station] {
         let (s, _) = call(&http, &base, M::GET, "/api/v2/whoami", &bearer(key), None).await;
         assert_eq!(s, 200);
     }
@@ -506,4 +521,20 @@ async fn the_first_start_key_is_printed_once_on_stdout_and_never_logged() {
     secrets.key(&key);
     secrets.add("URL signing secret", &signing_secret(&db.url).await);
     secrets.assert_absent("the logs of the first start", &log);
+}
+
+#[test]
+fn the_check_finds_keys_and_any_twelve_characters_of_them() {
+    let key = random_key("tp_user_");
+    let mut secrets = Secrets::default();
+    secrets.key(&key);
+    secrets.assert_absent("a clean text", &format!("tp_user_ {}", &key[8..19]));
+    for text in [
+        format!("x{key}x"),
+        format!("{{\"k\":\"{}\"}}", &key[8..20]),
+        format!("..{}..", &key[key.len() - 12..]),
+    ] {
+        let caught = std::panic::catch_unwind(|| secrets.assert_absent("a text", &text));
+        assert!(caught.is_err(), "{text}");
+    }
 }
