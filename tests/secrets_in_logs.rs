@@ -23,8 +23,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_tofulab");
 const LOG_LEVEL: &str = "trace";
 
 /// A database URL for one run of the binary (SQLite file or a fresh Postgres schema).
+/// Postgres URLs get a password when they have none (the test server trusts local
+/// connections and ignores it): a database password is a secret too.
 struct TestDb {
     url: String,
+    password: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,11 +43,30 @@ async fn test_db() -> TestDb {
                 .unwrap();
             admin.close().await;
             let sep = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+            let mut url =
+                reqwest::Url::parse(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+                    .unwrap();
+            let password = match url.password() {
+                Some(p) => p.to_string(),
+                None => {
+                    let p = format!("pw{}", uuid::Uuid::new_v4().simple());
+                    url.set_password(Some(&p)).unwrap();
+                    p
+                }
+            };
+            return TestDb {
+                url: url.to_string(),
+                password: Some(password),
+                _dir: dir,
+            };
         }
         _ => format!("sqlite://{}", dir.path().join("tofulab.db").display()),
     };
-    TestDb { url, _dir: dir }
+    TestDb {
+        url,
+        password: None,
+        _dir: dir,
+    }
 }
 
 /// Lines a child process wrote, collected by a reader thread.
@@ -267,6 +289,9 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
     let mut secrets = Secrets::default();
     secrets.key(&user_key);
     secrets.key(&station_key);
+    if let Some(pw) = &db.password {
+        secrets.add("database password", pw);
+    }
 
     // `seed` and `keys create` (default log format).
     let (code, out, seed_log) = run(&["seed", seed_path, "--database-url", &db.url]);
@@ -483,6 +508,12 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
         serde_json::from_str::<Value>(line)
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     }
+    if db.password.is_some() {
+        assert!(
+            log.contains(":***@"),
+            "the database URL is logged redacted: {log}"
+        );
+    }
     secrets.assert_absent("the logs of `serve`", &log);
     // A seeded start prints no key at all.
     secrets.assert_absent("the stdout of `serve --seed`", &stdout);
@@ -519,6 +550,9 @@ async fn the_first_start_key_is_printed_once_on_stdout_and_never_logged() {
         .all(|l| serde_json::from_str::<Value>(l).is_err() || !l.contains(&key)));
     let mut secrets = Secrets::default();
     secrets.key(&key);
+    if let Some(pw) = &db.password {
+        secrets.add("database password", pw);
+    }
     secrets.add("URL signing secret", &signing_secret(&db.url).await);
     secrets.assert_absent("the logs of the first start", &log);
 }
