@@ -1848,6 +1848,12 @@ async fn signed_file_urls_open_only_with_their_own_signature() {
         .await
         .unwrap();
     assert_eq!(status(r), 403);
+    let r = http
+        .head(with_param(&get_url, "signature", &tamper(&gsig)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 403);
     // A GET signature does not upload.
     let r = http.put(&get_url).body("evil").send().await.unwrap();
     assert_eq!(status(r), 403);
