@@ -1044,6 +1044,21 @@ impl Row {
     }
 }
 
+/// Keys are never echoed, not even to their own organization (a station's `api_key`
+/// shows four characters of the secret).
+#[track_caller]
+fn assert_no_keys(fx: &Fx, r: &Resp, ctx: &str) {
+    for key in [
+        &fx.a.user_key,
+        &fx.a.station_key,
+        &fx.b.user_key,
+        &fx.b.station_key,
+    ] {
+        let secret = &key[key.rfind('_').unwrap() + 1..];
+        assert!(!r.text.contains(&secret[..12]), "{ctx}: {}", r.text);
+    }
+}
+
 /// Removes what legitimately differs between two reads of the same data: signed URLs
 /// (fresh expiry each time).
 fn stable(mut v: Value) -> Value {
@@ -1437,6 +1452,7 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
             // The same read with A's key does show A's data: the filter names A's items.
             let mine = send(&srv, &req, &fx.a.user_key).await;
             assert_eq!(mine.status, 200, "A {}: {}", row.op, mine.text);
+            assert_no_keys(&fx, &mine, row.op);
             assert!(
                 !leaks(&fx, &get(String::new()), &mine.text).is_empty(),
                 "A {} sees nothing of A: {}",
@@ -1651,6 +1667,7 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
             let text = r.text.to_lowercase();
             assert!(text.contains("not authorized"), "{c}: {}", r.text);
         }
+        assert_no_keys(&fx, &r, &c);
     }
 }
 
