@@ -1592,6 +1592,36 @@ async fn other_organizations_never_see_or_touch_a_data_and_stations_get_their_pe
         );
     }
 
+    // Filters that match A's rows by natural key or id, but none of B's: empty for B
+    // (B's same-named rows must not be matched through A's).
+    let ap = &fx.a.procedure_id;
+    for path in [
+        format!("/api/v2/runs?revision_numbers={REV}"),
+        format!("/api/v2/runs?batch_numbers={LOT}"),
+        format!("/api/v2/runs?procedure_versions={TAG}"),
+        format!("/api/v2/runs?procedure_ids={ap}"),
+        format!("/api/v2/units?revision_numbers={REV}"),
+        format!("/api/v2/units?batch_numbers={LOT}"),
+        format!("/api/v2/units?procedure_ids={ap}"),
+        format!("/api/v2/batches?part_numbers={PN}"),
+        format!("/api/v2/batches?revision_numbers={REV}"),
+        format!("/api/v2/parts?procedure_ids={ap}"),
+        format!("/api/v2/stations?procedure_ids={ap}"),
+        format!("/api/v2/logs?serial_numbers={SN}"),
+        format!("/api/v2/logs?procedure_ids={ap}"),
+        format!("/api/v2/phases?procedure_id={bp}&serial_numbers={SN}"),
+        format!("/api/v2/phases?procedure_id={ap}"),
+        format!("/api/v2/measurements?procedure_id={bp}&part_numbers={PN}"),
+        format!("/api/v2/measurements?procedure_id={ap}"),
+    ] {
+        let r = srv.get(&path, &fx.b.user_key).await;
+        assert_eq!(r.expect(200)["data"], json!([]), "B {path}");
+    }
+    let r = srv
+        .get(&format!("/api/v2/batches/{LOT}"), &fx.b.user_key)
+        .await;
+    assert_eq!(r.expect(200)["units"], json!([]));
+
     // Bulk deletes mixing A's ids with B's delete B's only and answer B's only.
     let bk = &fx.b.user_key;
     let mut body = run_body(&fx.b.procedure_id, "BETA-SN-3");
