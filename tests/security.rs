@@ -1104,11 +1104,30 @@ async fn snapshot(srv: &TestServer, fx: &Fx) -> Vec<(String, Value)> {
         format!("/api/v2/phases/{}", fx.phase),
         format!("/api/v2/measurements/{}", fx.measurement),
     ];
+    // Filtered by natural keys B also uses once it has created its own rows.
+    for q in [
+        format!("runs?part_numbers={PN}&serial_numbers={SN}&limit=100"),
+        format!("runs?batch_numbers={LOT}&procedure_versions={TAG}&limit=100"),
+        format!("runs?revision_numbers={REV}&search_query=alpha&limit=100"),
+        format!("units?batch_numbers={LOT}&part_numbers={PN}&limit=100"),
+        format!("units?revision_numbers={REV}&search_query=alpha&limit=100"),
+        format!("batches?part_numbers={PN}&revision_numbers={REV}"),
+        format!("parts?procedure_ids={p}&search_query=alpha"),
+        "procedures?search_query=alpha".to_string(),
+        format!("logs?serial_numbers={SN}"),
+        format!("measurements?procedure_id={p}&part_numbers={PN}"),
+    ] {
+        paths.push(format!("/api/v2/{q}"));
+    }
+    paths.push(format!("/api/v1/runs?serial_number={SN}"));
     paths.push(format!("/api/v2/logs?run_ids={}", fx.run));
     let mut out = Vec::new();
     for path in paths {
         let r = srv.get(&path, &fx.a.user_key).await;
         assert_eq!(r.status, 200, "A reads {path}: {}", r.text);
+        if let Some(data) = r.json.get("data") {
+            assert_ne!(data, &json!([]), "A reads {path}: nothing to compare");
+        }
         out.push((path, stable(r.json)));
     }
     // Uploads: still there, still A's (finalize answers only for the owner).
