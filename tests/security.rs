@@ -1,6 +1,7 @@
 //! Security table (issue 6): one row per operation of the route inventory
 //! (`tests/fixtures/operations.json`, written from the wire contract by
-//! `scripts/operations-fixture`), each run against organization A's resources
+//! `scripts/operations-fixture`; with `TOFULAB_CONTRACT_DIR` set, the test also checks it
+//! is up to date), each run against organization A's resources
 //!
 //! - with organization B's keys: everything naming A's resources is `404` and never shows
 //!   A's data, lists show none of A's items, creates with A's natural keys make B's own
