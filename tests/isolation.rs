@@ -1,5 +1,7 @@
 //! Cross-organization isolation for every operation of the foundation: another
 //! organization's ids behave as nonexistent (404, never data) and lists never show them.
+//! The table over every operation of the contract is `tests/security.rs`; these cases
+//! add the exact messages and list contents for stations, versions, links and identities.
 
 mod common;
 mod rows;

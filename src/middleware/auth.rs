@@ -48,9 +48,16 @@ fn reject_unauthenticated(state: &AppState, ip: std::net::IpAddr, message: &str)
     ApiError::unauthorized(message).into_response()
 }
 
-/// The key from `Authorization: Bearer <key>` (scheme case-insensitive).
+/// The key from `Authorization: Bearer <key>` (scheme case-insensitive). Several
+/// `Authorization` headers are refused rather than one of them picked: which one counts
+/// would differ between this server and any proxy in front of it.
 fn bearer_key(req: &Request) -> Option<String> {
-    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let mut values = req.headers().get_all(AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = value.to_str().ok()?.trim();
     let (scheme, key) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
