@@ -216,10 +216,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Ok(v) => v,
         Err(err) => {
             let inner = err.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return Err(malformed(inner));
-            }
             let path = serde_path(err.path());
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(malformed_at(inner, path));
+            }
             return Err(ApiError::validation(vec![serde_issue(inner, path)]));
         }
     };
@@ -294,6 +294,28 @@ fn nul_error(path: Vec<PathSegment>) -> ApiError {
 
 fn malformed(err: &serde_json::Error) -> ApiError {
     ApiError::bad_request(format!("Malformed JSON in request body: {err}"))
+}
+
+/// A syntax error inside a field (`NaN`, `Infinity`, `1e400` as a number, nesting too
+/// deep) names that field, in the message and as an issue.
+fn malformed_at(err: &serde_json::Error, path: Vec<PathSegment>) -> ApiError {
+    if path.is_empty() {
+        return malformed(err);
+    }
+    let field = path
+        .iter()
+        .map(|p| match p {
+            PathSegment::Key(k) => k.clone(),
+            PathSegment::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    let mut e = ApiError::bad_request(format!("Malformed JSON in request body at {field}: {err}"));
+    e.issues = vec![Issue {
+        message: format!("Invalid {field}: {err}"),
+        path,
+    }];
+    e
 }
 
 fn serde_issue(err: &serde_json::Error, path: Vec<PathSegment>) -> Issue {
@@ -507,6 +529,25 @@ mod tests {
         let e = parse_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(e.status.as_u16(), 400);
         assert!(e.message.contains("Malformed JSON"));
+        for bad in ["NaN", "-Infinity", "1e400"] {
+            let body = format!(r#"{{"name":"x","items":[{{"outcome":{bad}}}]}}"#);
+            let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
+            assert!(
+                e.message.contains("items.0.outcome"),
+                "{bad}: {}",
+                e.message
+            );
+            assert_eq!(
+                e.issues[0].path,
+                vec![
+                    PathSegment::Key("items".into()),
+                    PathSegment::Index(0),
+                    PathSegment::Key("outcome".into())
+                ]
+            );
+        }
+        let e = parse_json::<Body>(br#"{"name":"a\u0000b","items":[]}"#).unwrap_err();
+        assert_eq!(e.issues[0].path, vec![PathSegment::Key("name".into())]);
     }
 
     #[test]
