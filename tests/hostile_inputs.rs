@@ -6,12 +6,14 @@
 
 mod common;
 mod file_support;
+mod legacy_support;
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::*;
 use file_support::{finalize, get, initialize, put};
+use legacy_support::{record, upload, SAMPLE};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -323,11 +325,13 @@ async fn non_finite_and_out_of_range_numbers_name_the_field() {
                 &org.user_key,
             )
             .await;
-        assert!(r.status == 200 || r.status == 400, "{v}: {}", r.text);
-        if r.status == 400 {
-            r.expect(400);
-            assert!(r.text.contains("value_min"), "{}", r.text);
-        }
+        r.expect(400);
+        assert_eq!(
+            r.json["issues"][0]["path"],
+            json!(["value_min"]),
+            "{}",
+            r.text
+        );
     }
     assert_healthy(&srv, &org).await;
 }
@@ -639,4 +643,62 @@ async fn header_floods_are_refused_and_the_server_stays_up() {
         }
         assert_healthy(&srv, &org).await;
     }
+}
+
+#[tokio::test]
+async fn nul_characters_in_imported_files_are_read_as_replacement_characters() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    // An OpenHTF record whose serial holds a NUL (`\u0000` in its JSON).
+    let htf = record(SAMPLE, "SN\u{0}1", Some(&org.procedure_id), Some("PN-1"));
+    let u = upload(&srv, &org.user_key, "r.json", htf.clone()).await;
+    let r = srv
+        .post(
+            "/api/v1/import",
+            &org.user_key,
+            json!({"upload_id": u, "importer": "OPENHTF"}),
+        )
+        .await;
+    // Imported with the NUL read as U+FFFD.
+    assert_eq!(r.status, 200, "{}", r.text);
+    let run_id = r.json["id"].as_str().unwrap();
+    let run = srv
+        .get(&format!("/api/v2/runs/{run_id}"), &org.user_key)
+        .await;
+    assert_eq!(run.expect(200)["unit"]["serial_number"], "SN\u{FFFD}1");
+    let u = upload(&srv, &org.user_key, "r2.json", htf).await;
+    let r = srv
+        .post(
+            "/api/v2/imports/structured",
+            &org.user_key,
+            json!({"items": [{"upload_id": u, "importer": "OPENHTF"}]}),
+        )
+        .await;
+    // The same content: already imported.
+    r.expect(200);
+    assert_eq!(r.json["results"][0]["success"], json!(true), "{}", r.text);
+
+    // A CSV file with a NUL byte in a cell.
+    let csv = "Serial,Result,Start,End,Voltage\n\
+               SN\u{0}2,PASS,2026-01-02T03:04:05Z,2026-01-02T03:05:00Z,3\u{0}3\n";
+    let u = upload(&srv, &org.user_key, "r.csv", csv.as_bytes().to_vec()).await;
+    let r = srv
+        .post(
+            "/api/v2/imports/tabular",
+            &org.user_key,
+            json!({"upload_id": u, "procedure_id": org.procedure_id, "mapping": {
+                "fields": {"serial_number": {"column": "Serial"},
+                           "outcome": {"column": "Result"},
+                           "started_at": {"column": "Start"}, "ended_at": {"column": "End"},
+                           "part_number": {"value": "PN-1"}},
+                "measurements": {"layout": "wide", "columns": [{"column": "Voltage"}]}}}),
+        )
+        .await;
+    r.expect(200);
+    let run_id = r.json["id"].as_str().unwrap();
+    let run = srv
+        .get(&format!("/api/v2/runs/{run_id}"), &org.user_key)
+        .await;
+    assert_eq!(run.expect(200)["unit"]["serial_number"], "SN\u{FFFD}2");
+    assert_healthy(&srv, &org).await;
 }
