@@ -479,6 +479,14 @@ mod tests {
     const SAMPLE: &[u8] = include_bytes!("../../tests/fixtures/openhtf/sample.json");
 
     #[test]
+    fn nul_escapes_become_replacement_characters() {
+        let rec = Record::parse(br#"{"dut_id": "a\u0000b", "outcome": "PASS\\u0000"}"#).unwrap();
+        assert_eq!(rec.serial_number().as_deref(), Some("a\u{FFFD}b"));
+        // An escaped backslash followed by `u0000` is text, not NUL.
+        assert_eq!(rec.outcome.as_deref(), Some("PASS\\u0000"));
+    }
+
+    #[test]
     fn sample_record_parses() {
         let r = Record::parse(SAMPLE).unwrap();
         assert_eq!(r.serial_number().as_deref(), Some("SN-0001"));
