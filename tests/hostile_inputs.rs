@@ -240,6 +240,7 @@ async fn invalid_utf8_is_a_400() {
         "serial_numbers=%FF",
         "search_query=%C3%28",
         "part_numbers=%ED%A0%80",
+        "batch_numbers=a%00b",
     ] {
         let r = srv.get(&format!("/api/v2/runs?{q}"), &org.user_key).await;
         r.expect(400);
@@ -251,6 +252,9 @@ async fn invalid_utf8_is_a_400() {
         "/api/v2/units/%FF",
         "/api/v2/parts/%C3%28",
         "/api/v2/batches/a%FFb",
+        // NUL is UTF-8 but can be neither stored nor looked up: refused alike.
+        "/api/v2/units/a%00b",
+        "/api/v2/parts/PX/revisions/%00",
     ] {
         let r = srv.get(path, &org.user_key).await;
         r.expect(400);
