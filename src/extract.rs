@@ -210,15 +210,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
+    reject_nul_strings(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,
         Err(err) => {
             let inner = err.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return Err(malformed(inner));
-            }
             let path = serde_path(err.path());
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(malformed_at(inner, path));
+            }
             return Err(ApiError::validation(vec![serde_issue(inner, path)]));
         }
     };
@@ -226,8 +227,95 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Text with a NUL character cannot be stored (Postgres refuses it in `text` and
+/// `jsonb`), so it is a 400 naming the field on every backend rather than a 500 on one.
+/// JSON can only carry NUL as the escape `\u0000`: documents without it cost one scan.
+fn reject_nul_strings(bytes: &[u8]) -> Result<(), ApiError> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return Ok(());
+    }
+    // Malformed documents are reported by the real parse.
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    match nul_path(&doc, &mut Vec::new()) {
+        Some(path) => Err(nul_error(path)),
+        None => Ok(()),
+    }
+}
+
+/// The path to the first string or key holding a NUL character.
+fn nul_path(v: &serde_json::Value, at: &mut Vec<PathSegment>) -> Option<Vec<PathSegment>> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(at.clone()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            at.push(PathSegment::Index(i));
+            let found = nul_path(item, at);
+            at.pop();
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            at.push(PathSegment::Key(k.clone()));
+            let found = if k.contains('\0') {
+                Some(at.clone())
+            } else {
+                nul_path(item, at)
+            };
+            at.pop();
+            found
+        }),
+        _ => None,
+    }
+}
+
+fn nul_error(path: Vec<PathSegment>) -> ApiError {
+    let field = path
+        .iter()
+        .map(|p| match p {
+            PathSegment::Key(k) => k.replace('\0', "\\u0000"),
+            PathSegment::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    let path = path
+        .into_iter()
+        .map(|p| match p {
+            PathSegment::Key(k) => PathSegment::Key(k.replace('\0', "\\u0000")),
+            i => i,
+        })
+        .collect();
+    ApiError::validation(vec![Issue {
+        message: format!("Invalid {field}: text must not contain NUL (\\u0000) characters"),
+        path,
+    }])
+}
+
 fn malformed(err: &serde_json::Error) -> ApiError {
     ApiError::bad_request(format!("Malformed JSON in request body: {err}"))
+}
+
+/// A syntax error inside a field (`NaN`, `Infinity`, `1e400` as a number, nesting too
+/// deep) names that field, in the message and as an issue.
+fn malformed_at(err: &serde_json::Error, path: Vec<PathSegment>) -> ApiError {
+    if path.is_empty() {
+        return malformed(err);
+    }
+    let field = path
+        .iter()
+        .map(|p| match p {
+            PathSegment::Key(k) => k.clone(),
+            PathSegment::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    let mut e = ApiError::bad_request(format!("Malformed JSON in request body at {field}: {err}"));
+    e.issues = vec![Issue {
+        message: format!("Invalid {field}: {err}"),
+        path,
+    }];
+    e
 }
 
 fn serde_issue(err: &serde_json::Error, path: Vec<PathSegment>) -> Issue {
@@ -325,6 +413,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+    check_query_text(q)?;
     let de = serde_html_form::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
     serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
         let field = err.path().to_string();
@@ -341,6 +430,33 @@ pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
     })
 }
 
+/// Every parameter must decode to UTF-8 text without NUL: decoding lossily would
+/// silently filter on another value (`%FF` as `\u{FFFD}`), and NUL cannot be stored.
+fn check_query_text(q: &str) -> Result<(), ApiError> {
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| -> Option<String> {
+            let s = s.replace('+', " ");
+            let text = percent_encoding::percent_decode_str(&s)
+                .decode_utf8()
+                .ok()?;
+            (!text.contains('\0')).then(|| text.into_owned())
+        };
+        let Some(name) = decode(key) else {
+            return Err(ApiError::validation(vec![Issue::new(
+                "Invalid query: a parameter name is not UTF-8 text without NUL characters",
+            )]));
+        };
+        if decode(value).is_none() {
+            return Err(ApiError::validation(vec![Issue::at(
+                format!("Invalid query parameter {name}: not UTF-8 text without NUL characters"),
+                &name,
+            )]));
+        }
+    }
+    Ok(())
+}
+
 /// Path parameters, percent-decoded. A malformed id is a 400.
 pub struct Path<T>(pub T);
 
@@ -348,6 +464,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // A NUL in a serial or number cannot be stored or looked up (see `parse_json`).
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::bad_request(
+                "Invalid path: NUL (%00) characters are not allowed",
+            ));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(rej) => {
@@ -407,6 +529,25 @@ mod tests {
         let e = parse_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(e.status.as_u16(), 400);
         assert!(e.message.contains("Malformed JSON"));
+        for bad in ["NaN", "-Infinity", "1e400"] {
+            let body = format!(r#"{{"name":"x","items":[{{"outcome":{bad}}}]}}"#);
+            let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
+            assert!(
+                e.message.contains("items.0.outcome"),
+                "{bad}: {}",
+                e.message
+            );
+            assert_eq!(
+                e.issues[0].path,
+                vec![
+                    PathSegment::Key("items".into()),
+                    PathSegment::Index(0),
+                    PathSegment::Key("outcome".into())
+                ]
+            );
+        }
+        let e = parse_json::<Body>(br#"{"name":"a\u0000b","items":[]}"#).unwrap_err();
+        assert_eq!(e.issues[0].path, vec![PathSegment::Key("name".into())]);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //!   the next `retry_count`.
 //! - Measurement `units` is the suffix of OpenHTF's unit (`V`, `Hz`, `°C`), else its
 //!   name, else null.
+//! - A NUL character (`\u0000`), which a Postgres text column cannot hold, is read as
+//!   U+FFFD: the record still imports, on every backend alike.
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -109,7 +111,8 @@ impl Record {
                 "The upload is not an OpenHTF JSON test record: expected a JSON object",
             ));
         }
-        lenient_json::from_slice::<Record>(bytes).map_err(|e| {
+        let bytes = replace_nul_escapes(bytes);
+        lenient_json::from_slice::<Record>(&bytes).map_err(|e| {
             let (path, inner) = (e.path, e.inner);
             let mut msg = inner.to_string();
             if let Some(i) = msg.rfind(" at line ") {
@@ -303,6 +306,29 @@ impl Measurement {
 }
 
 /// A scalar JSON value as trimmed, non-empty text.
+/// `bytes` with every `\u0000` escape (one whose backslash is not itself escaped)
+/// replaced by `\ufffd`, the same length. JSON has no other way to carry NUL.
+fn replace_nul_escapes(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const NUL: &[u8] = b"\\u0000";
+    if !bytes.windows(NUL.len()).any(|w| w == NUL) {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + NUL.len() <= out.len() {
+        if out[i] == b'\\' {
+            if &out[i..i + NUL.len()] == NUL {
+                out[i + 2..i + NUL.len()].copy_from_slice(b"fffd");
+            }
+            // Skip the escaped character, so `\\u0000` stays text.
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn text(v: &Value) -> Option<String> {
     let s = match v {
         Value::String(s) => s.trim().to_string(),
@@ -451,6 +477,14 @@ mod tests {
     use serde_json::json;
 
     const SAMPLE: &[u8] = include_bytes!("../../tests/fixtures/openhtf/sample.json");
+
+    #[test]
+    fn nul_escapes_become_replacement_characters() {
+        let rec = Record::parse(br#"{"dut_id": "a\u0000b", "outcome": "PASS\\u0000"}"#).unwrap();
+        assert_eq!(rec.serial_number().as_deref(), Some("a\u{FFFD}b"));
+        // An escaped backslash followed by `u0000` is text, not NUL.
+        assert_eq!(rec.outcome.as_deref(), Some("PASS\\u0000"));
+    }
 
     #[test]
     fn sample_record_parses() {

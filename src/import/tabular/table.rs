@@ -21,6 +21,9 @@ impl Table {
                 e.valid_up_to()
             ))
         })?;
+        // NUL cannot be stored in a Postgres text column: read it as U+FFFD.
+        let text = text.replace('\0', "\u{FFFD}");
+        let text = text.as_str();
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(sniff_delimiter(text))
             .flexible(true)

@@ -255,6 +255,9 @@ fn etag_matches(header: &str, etag: &str) -> bool {
 
 /// `attachment; filename="…"; filename*=UTF-8''…` — the original name, safely quoted.
 fn content_disposition(name: &str) -> String {
+    // A file name, never a path: whatever the uploader named it (`../../etc/passwd`,
+    // `..\\x`), a client that saves the download must not be led out of its folder.
+    let name = &name.replace(['/', '\\'], "_");
     const ATTR: &AsciiSet = &NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')
