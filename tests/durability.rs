@@ -130,6 +130,7 @@ async fn runs_answered_200_survive_sigkill() {
     }
     let total = accepted.lock().unwrap().len();
     assert!(total >= rounds * 2 * clients, "{total} runs accepted");
+    eprintln!("{rounds} SIGKILL rounds, {clients} clients: {total} runs answered 200, all intact");
     assert_eq!(srv.stop_with("TERM"), 0);
     db.assert_integrity().await;
 }
@@ -337,6 +338,12 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
         "{} runs",
         o.created.len()
     );
+    eprintln!(
+        "{clients} clients: {} runs created, {} deleted by id, {} left",
+        o.created.len(),
+        o.deleted_runs.len(),
+        present.len()
+    );
 
     // Units, parts, batches: each name exists exactly once, whatever its spelling.
     let units = unique_ci(
@@ -496,6 +503,10 @@ async fn sigterm_under_load_finishes_in_flight_requests() {
 
     db.assert_integrity().await;
     let all = accepted.lock().unwrap().clone();
+    eprintln!(
+        "SIGTERM with {slow} uploads in flight: {} runs answered 200, {reads} lists",
+        all.len()
+    );
     let srv = Server::start_on(&db);
     assert_runs_present(&srv.url, USER_KEY, &all).await;
     assert_eq!(srv.stop_with("TERM"), 0);
