@@ -197,12 +197,13 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
     let per_client = budget(6, 40);
     let srv = common::TestServer::start().await;
     let org = srv.org("Lab").await;
-    // Kept serials are only ever created; doomed ones are also deleted as units (their
-    // runs go with them).
+    // Kept serials and batches are only ever created; doomed ones are also deleted
+    // (a unit's runs go with it; a batch's units and runs stay without it).
     let kept: Vec<String> = (0..12).map(|i| format!("SN-{i:02}")).collect();
     let doomed: Vec<String> = (0..6).map(|i| format!("DOOMED-{i:02}")).collect();
     let parts = ["PART-A", "PART-B", "PART-C"];
     let batches = ["LOT-A", "LOT-B", "LOT-C", "LOT-D"];
+    let doomed_batches = ["DOOMED-LOT-A", "DOOMED-LOT-B"];
     let revisions = ["REV-1", "REV-2"];
     let outcome = Arc::new(Mutex::new(Outcome::default()));
 
@@ -221,12 +222,19 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
                 let mut mine: Vec<String> = Vec::new();
                 for i in 0..per_client {
                     let action = rng.gen_range(0..10);
-                    let r = if action < 7 || mine.is_empty() {
+                    let deleting = action >= 7 && !mine.is_empty();
+                    let r = if !deleting {
                         let doom = rng.gen_bool(0.25);
                         let pool = if doom { &doomed } else { &kept };
                         let serial = mixed_case(&pool[rng.gen_range(0..pool.len())], &mut rng);
                         let part = mixed_case(parts[rng.gen_range(0..parts.len())], &mut rng);
-                        let batch = mixed_case(batches[rng.gen_range(0..batches.len())], &mut rng);
+                        let doomed_batch = rng.gen_bool(0.2);
+                        let pool: &[&str] = if doomed_batch {
+                            &doomed_batches
+                        } else {
+                            &batches
+                        };
+                        let batch = mixed_case(pool[rng.gen_range(0..pool.len())], &mut rng);
                         let rev =
                             mixed_case(revisions[rng.gen_range(0..revisions.len())], &mut rng);
                         let n = (c * 1000 + i) as u64;
@@ -246,7 +254,9 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
                             let mut o = outcome.lock().unwrap();
                             o.created.push((id, serial, doom));
                             o.parts.push(part);
-                            o.batches.push(batch);
+                            if !doomed_batch {
+                                o.batches.push(batch);
+                            }
                         }
                         r
                     } else if action < 9 {
@@ -270,7 +280,7 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
                             }
                         }
                         r
-                    } else {
+                    } else if rng.gen_bool(0.5) {
                         let serial = mixed_case(&doomed[rng.gen_range(0..doomed.len())], &mut rng);
                         let r = http
                             .delete(format!("{srv_url}/api/v2/units?serial_numbers={serial}"))
@@ -278,10 +288,19 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
                             .send()
                             .await;
                         common::Resp::from(r.expect("request")).await
+                    } else {
+                        let number = doomed_batches[rng.gen_range(0..doomed_batches.len())];
+                        let number = mixed_case(number, &mut rng);
+                        let r = http
+                            .delete(format!("{srv_url}/api/v2/batches/{number}"))
+                            .bearer_auth(&org.user_key)
+                            .send()
+                            .await;
+                        common::Resp::from(r.expect("request")).await
                     };
                     // Deletes may find nothing (a unit delete took the runs, or another
-                    // client the unit); anything else must succeed.
-                    let ok = r.status == 200 || (action >= 7 && r.status == 404);
+                    // client the unit or batch); anything else must succeed.
+                    let ok = r.status == 200 || (deleting && r.status == 404);
                     assert!(
                         ok && !r.text.to_lowercase().contains("locked"),
                         "client {c} request {i} (action {action}): {} {}",
@@ -374,7 +393,11 @@ async fn sixty_four_clients_share_new_names_while_deleting() {
         );
     }
     assert_eq!(part_numbers.len(), parts.len());
-    assert_eq!(batch_numbers.len(), batches.len());
+    let doomed_left = doomed_batches
+        .iter()
+        .filter(|b| batch_numbers.contains(&b.to_lowercase()))
+        .count();
+    assert_eq!(batch_numbers.len(), batches.len() + doomed_left);
     for p in &part_items {
         let revs = unique_ci(p["revisions"].as_array().unwrap(), "number");
         assert!(revs.len() <= revisions.len(), "{p}");
