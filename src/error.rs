@@ -175,6 +175,18 @@ impl ApiError {
         }
     }
 
+    /// True when the database rejected a write because a referenced row is gone: a
+    /// concurrent delete removed something the transaction had found.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        let Some(src) = &self.source else {
+            return false;
+        };
+        match src.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(db)) => db.is_foreign_key_violation(),
+            _ => false,
+        }
+    }
+
     pub fn body(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
             "message": self.message,

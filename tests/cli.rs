@@ -2,15 +2,14 @@
 //! and `--help`. Each test runs the built binary on its own database (a temporary SQLite
 //! file, or a fresh schema when `TOFULAB_TEST_DATABASE_URL` names a Postgres database).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod process_support;
 
+use std::process::Command;
+use std::time::Duration;
+
+use process_support::{Server, BIN};
 use serde_json::{json, Value};
 use tofulab::db::{Db, Sql};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tofulab");
 
 /// A database URL for one test, with the guard that keeps it alive.
 struct TestDb {
@@ -35,137 +34,6 @@ async fn test_db() -> TestDb {
         _ => format!("sqlite://{}", dir.path().join("tofulab.db").display()),
     };
     TestDb { url, _dir: dir }
-}
-
-/// Lines a child process wrote, collected by a reader thread.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl Lines {
-    fn collect(stream: impl std::io::Read + Send + 'static) -> Lines {
-        let lines = Lines::default();
-        let out = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                out.0.lock().unwrap().push(line);
-            }
-        });
-        lines
-    }
-
-    fn text(&self) -> String {
-        self.0.lock().unwrap().join("\n")
-    }
-}
-
-/// A running `tofulab serve`; killed if the test ends early.
-struct Server {
-    child: Child,
-    url: String,
-    stdout: Lines,
-    stderr: Lines,
-}
-
-impl Server {
-    /// Starts `tofulab serve ARGS --listen 127.0.0.1:0 --log-format json` and waits for it
-    /// to announce its address.
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-            .env_remove("TOFULAB_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tofulab");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = stderr.text();
-            if let Some(i) = log.find("listening on ") {
-                let rest = &log[i + "listening on ".len()..];
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                let server = Server {
-                    child,
-                    url: format!("http://{addr}"),
-                    stdout,
-                    stderr,
-                };
-                return server;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("tofulab exited with {status}: {log}");
-            }
-            assert!(Instant::now() < deadline, "no address announced: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until stdout contains `needle` (the reader thread may lag behind stderr).
-    fn wait_stdout(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = self.stdout.text();
-            if out.contains(needle) {
-                return out;
-            }
-            assert!(Instant::now() < deadline, "stdout lacks {needle:?}: {out}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name}");
-    }
-
-    /// Sends `signal` and waits for the exit code.
-    fn stop_with(mut self, signal: &str) -> i32 {
-        self.signal(signal);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "did not exit on {signal}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn client(&self, key: &str) -> tofupilot::TofuPilot {
-        tofupilot::TofuPilot::with_config(
-            tofupilot::config::ClientConfig::new(key)
-                .base_url(format!("{}/api", self.url))
-                .max_retries(0),
-        )
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs a non-serving command to completion: (exit code, stdout, stderr).

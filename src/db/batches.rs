@@ -4,7 +4,7 @@ use sqlx::FromRow;
 
 use super::common::{creator_columns, creator_joins, Creator};
 use super::parts::{text_sort, CreatedBy};
-use super::{ci_key, Db, Id, Sql, Ts, Tx};
+use super::{ci_key, retry_write, Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::values::{contains_pattern, Page, SortOrder};
 
@@ -226,6 +226,10 @@ impl Db {
 
     /// Deletes a batch. Its units (and runs) stay and lose the batch (FK `SET NULL`).
     pub async fn delete_batch(&self, org_id: Id, number: &str) -> ApiResult<Id> {
+        retry_write(|| self.delete_batch_once(org_id, number)).await
+    }
+
+    async fn delete_batch_once(&self, org_id: Id, number: &str) -> ApiResult<Id> {
         let mut tx = self.begin().await?;
         let id = batch_id(&mut tx, org_id, number).await?;
         tx.execute(Sql::new("DELETE FROM batches WHERE id = $1").bind(id))

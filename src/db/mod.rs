@@ -346,6 +346,23 @@ impl Reader<'_> {
 /// conflict (Postgres deadlock / serialization failure).
 pub const WRITE_ATTEMPTS: usize = 5;
 
+/// Runs `attempt` (one whole write transaction) again when the database reports a
+/// transient conflict: Postgres aborts one of two deadlocked transactions (e.g. a delete
+/// cascading through rows a concurrent run create is locking) and expects a retry.
+pub async fn retry_write<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e) if n < WRITE_ATTEMPTS && e.is_retryable() => n += 1,
+            result => return result,
+        }
+    }
+}
+
 impl Db {
     /// Opens the database named by `url` (`sqlite://PATH` or `postgres://…`), creating
     /// the SQLite file and its directory if needed, and runs the migrations.

@@ -45,9 +45,14 @@ impl Db {
                         .await?
                         .ok_or_else(|| ApiError::internal("client_run_ref conflict without a run"))
                 }
+                // A foreign-key violation means a concurrent delete took a row this
+                // attempt had found (e.g. the unit): the next attempt finds or creates
+                // it afresh.
                 Err(e)
                     if attempt < WRITE_ATTEMPTS
-                        && (e.is_retryable() || e.is_unique_violation()) =>
+                        && (e.is_retryable()
+                            || e.is_unique_violation()
+                            || e.is_foreign_key_violation()) =>
                 {
                     attempt += 1;
                 }

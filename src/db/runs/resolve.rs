@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use crate::db::{ci_key, Id, Sql, Ts, Tx};
+use crate::db::{ci_key, Id, Sql, Ts, Tx, WRITE_ATTEMPTS};
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
 
 /// Who the implicitly created rows are attributed to.
@@ -22,19 +22,20 @@ pub(super) struct Creator {
 /// `find` returns the id when the row exists; `insert` must be an
 /// `INSERT … ON CONFLICT … DO NOTHING` of a row with id `new_id`.
 async fn find_or_insert(tx: &mut Tx, find: Sql, insert: Sql, new_id: Id) -> ApiResult<(Id, bool)> {
-    if let Some((id,)) = tx.fetch_optional::<(Id,)>(find.clone()).await? {
-        return Ok((id, false));
+    // When the insert does nothing, another transaction created the row between our
+    // lookup and our insert, and a third may already have deleted it again: look again
+    // (each statement sees the latest commits on Postgres).
+    for _ in 0..WRITE_ATTEMPTS {
+        if let Some((id,)) = tx.fetch_optional::<(Id,)>(find.clone()).await? {
+            return Ok((id, false));
+        }
+        if tx.execute(insert.clone()).await? == 1 {
+            return Ok((new_id, true));
+        }
     }
-    if tx.execute(insert).await? == 1 {
-        return Ok((new_id, true));
-    }
-    // Another transaction created it between our lookup and our insert.
-    match tx.fetch_optional::<(Id,)>(find).await? {
-        Some((id,)) => Ok((id, false)),
-        None => Err(ApiError::internal(
-            "find-or-create lost its row to a concurrent delete",
-        )),
-    }
+    Err(ApiError::internal(
+        "find-or-create kept losing its row to concurrent deletes",
+    ))
 }
 
 /// The part with this number (ci), created with `name` = the number as given.
@@ -203,39 +204,41 @@ pub(super) async fn insert_unit(
     by: Creator,
 ) -> ApiResult<(UnitRow, bool)> {
     let id = Id::new();
-    let n = tx
-        .execute(
-            Sql::new(
-                "INSERT INTO units (id, org_id, serial_number, serial_key, part_id, revision_id,
-                                    batch_id, created_by_user_id, created_by_station_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (org_id, serial_key) DO NOTHING",
-            )
-            .bind(id)
-            .bind(org_id)
-            .bind(serial)
-            .bind(ci_key(serial))
-            .bind(part_id)
-            .bind(revision_id)
-            .bind(batch_id)
-            .bind(by.user_id)
-            .bind(by.station_id)
-            .bind(Ts::now()),
-        )
-        .await?;
-    if n == 1 {
-        let unit = UnitRow {
-            id,
-            part_id,
-            revision_id,
-            batch_id,
-        };
-        return Ok((unit, true));
+    let insert = Sql::new(
+        "INSERT INTO units (id, org_id, serial_number, serial_key, part_id, revision_id,
+                            batch_id, created_by_user_id, created_by_station_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (org_id, serial_key) DO NOTHING",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(serial)
+    .bind(ci_key(serial))
+    .bind(part_id)
+    .bind(revision_id)
+    .bind(batch_id)
+    .bind(by.user_id)
+    .bind(by.station_id)
+    .bind(Ts::now());
+    // As in `find_or_insert`: the unit that blocked the insert may be deleted again
+    // before we look it up.
+    for _ in 0..WRITE_ATTEMPTS {
+        if tx.execute(insert.clone()).await? == 1 {
+            let unit = UnitRow {
+                id,
+                part_id,
+                revision_id,
+                batch_id,
+            };
+            return Ok((unit, true));
+        }
+        if let Some(unit) = find_unit(tx, org_id, serial).await? {
+            return Ok((unit, false));
+        }
     }
-    match find_unit(tx, org_id, serial).await? {
-        Some(unit) => Ok((unit, false)),
-        None => Err(ApiError::internal("unit vanished during find-or-create")),
-    }
+    Err(ApiError::internal(
+        "unit kept vanishing during find-or-create",
+    ))
 }
 
 /// Moves the unit to `revision_id` (and its part) and/or `batch_id` when they differ:

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::create::merge_stored_metadata;
 use super::model::Metadata;
 use crate::db::attachments::{link_uploads, LinkTarget};
-use crate::db::{Db, Id, Sql, Tx};
+use crate::db::{retry_write, Db, Id, Sql, Tx};
 use crate::error::{ApiError, ApiResult};
 
 /// Ids per `DELETE … IN (…)` statement.
@@ -28,6 +28,20 @@ impl Db {
         let mut unique: Vec<Id> = ids.to_vec();
         unique.sort();
         unique.dedup();
+        let deleted = retry_write(|| self.delete_runs_once(org_id, &unique)).await?;
+        // Answer in the order the caller named them.
+        Ok(ids
+            .iter()
+            .filter(|id| deleted.contains(id))
+            .fold(Vec::new(), |mut out, id| {
+                if !out.contains(id) {
+                    out.push(*id);
+                }
+                out
+            }))
+    }
+
+    async fn delete_runs_once(&self, org_id: Id, unique: &[Id]) -> ApiResult<Vec<Id>> {
         let mut tx = self.begin().await?;
         let mut deleted = Vec::new();
         for chunk in unique.chunks(DELETE_CHUNK) {
@@ -43,16 +57,7 @@ impl Db {
             return Err(ApiError::not_found("Run not found"));
         }
         tx.commit().await?;
-        // Answer in the order the caller named them.
-        Ok(ids
-            .iter()
-            .filter(|id| deleted.contains(id))
-            .fold(Vec::new(), |mut out, id| {
-                if !out.contains(id) {
-                    out.push(*id);
-                }
-                out
-            }))
+        Ok(deleted)
     }
 
     /// Upserts metadata keys of run `id`: keys set to `null` are removed, keys not named

@@ -16,7 +16,7 @@ use super::common::{creator_columns, creator_joins, Creator};
 use super::metadata::{self as meta_sql, MetaTable};
 use super::parts::CreatedBy;
 use super::revisions::revision_not_found;
-use super::{ci_key, Arg, Db, Id, Sql, Ts, Tx};
+use super::{ci_key, retry_write, Arg, Db, Id, Sql, Ts, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::metadata::Metadata;
 
@@ -307,6 +307,10 @@ impl Db {
     /// files are deleted with them (FK cascade); units created during those runs keep
     /// existing with `created_during` cleared.
     pub async fn delete_units(&self, org_id: Id, serials: &[String]) -> ApiResult<Vec<Id>> {
+        retry_write(|| self.delete_units_once(org_id, serials)).await
+    }
+
+    async fn delete_units_once(&self, org_id: Id, serials: &[String]) -> ApiResult<Vec<Id>> {
         let mut tx = self.begin().await?;
         let mut q = Sql::new("SELECT id FROM units WHERE org_id = ");
         q.push_bind(org_id)
