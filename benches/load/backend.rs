@@ -44,7 +44,10 @@ impl Database {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         match backend {
             Backend::Sqlite => Database {
-                url: format!("sqlite://{}", scratch.join(format!("{tag}-{n}.db")).display()),
+                url: format!(
+                    "sqlite://{}",
+                    scratch.join(format!("{tag}-{n}.db")).display()
+                ),
                 pg_name: None,
             },
             Backend::Postgres => {

@@ -92,7 +92,11 @@ pub async fn baseline(backend: Backend, scratch: &Path, n: usize) -> Throughput 
 pub async fn http(server: &Server, n: usize) -> (Throughput, u64, u64) {
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..n)
-            .map(|i| run_payload(i, PHASES, MEASUREMENTS).to_string().into_bytes())
+            .map(|i| {
+                run_payload(i, PHASES, MEASUREMENTS)
+                    .to_string()
+                    .into_bytes()
+            })
             .collect(),
     );
     let client = client();

@@ -128,7 +128,10 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
     eprintln!("[{name}] fixture start ×{}", o.starts);
     let start = start::measure(backend, &scratch, o.starts).await;
 
-    eprintln!("[{name}] ingest baseline: {} runs via Db::create_run", o.ingest_runs);
+    eprintln!(
+        "[{name}] ingest baseline: {} runs via Db::create_run",
+        o.ingest_runs
+    );
     let baseline = ingest::baseline(backend, &scratch, o.ingest_runs).await;
     eprintln!("[{name}]   {:.0} runs/s", baseline.per_second());
 
@@ -287,7 +290,10 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
         for m in rd.cases.iter().filter(|m| m.concurrency == c) {
             let list = m.label.starts_with("list");
             let (g, met) = if list {
-                (goal("p99 < 20 ms"), yes_no(m.latency.p99() < Duration::from_millis(20)))
+                (
+                    goal("p99 < 20 ms"),
+                    yes_no(m.latency.p99() < Duration::from_millis(20)),
+                )
             } else {
                 (String::new(), "")
             };
