@@ -289,7 +289,8 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
         };
         for m in rd.cases.iter().filter(|m| m.concurrency == c) {
             let list = m.label.starts_with("list");
-            let (g, met) = if list {
+            // The latency goal is for one client; 4 clients on 2 shared cores queue.
+            let (g, met) = if list && c == 1 {
                 (
                     goal("p99 < 20 ms"),
                     yes_no(m.latency.p99() < Duration::from_millis(20)),
@@ -398,12 +399,12 @@ fn report(results: &[BackendResult], o: &Options) -> String {
             .read
             .cases
             .iter()
-            .filter(|m| m.label.starts_with("list"))
+            .filter(|m| m.label.starts_with("list") && m.concurrency == 1)
             .max_by_key(|m| m.latency.p99());
         let _ = writeln!(
             out,
             "- {}: HTTP ingest runs at {} of the storage layer's rate ({:.0} vs {:.0} runs/s). \
-             The slowest list at {} runs is “{}” at concurrency {} (p99 {}). A fresh server \
+             The slowest list at {} runs with one client is “{}” (p99 {}). A fresh server \
              is ready in {} (median), {} process starts.",
             r.backend.name(),
             percent(i.http.per_second(), i.baseline.per_second()),
@@ -411,7 +412,6 @@ fn report(results: &[BackendResult], o: &Options) -> String {
             i.baseline.per_second(),
             r.read.total_runs,
             worst_list.map_or("-", |m| m.label),
-            worst_list.map_or(0, |m| m.concurrency),
             worst_list.map_or("-".into(), |m| ms(m.latency.p99())),
             ms(r.start.ready.p50()),
             ratio(
