@@ -344,17 +344,17 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
         let (s, _) = call(&http, &base, M::GET, "/api/v2/whoami", &bearer(key), None).await;
         assert_eq!(s, 200);
     }
+    let run = |started: &str, ended: &str| {
+        json!({"serial_number": "SN-LOG", "procedure_id": procedure, "part_number": "P",
+               "started_at": started, "ended_at": ended, "outcome": "PASS"})
+    };
     let (s, _) = call(
         &http,
         &base,
         M::POST,
         "/api/v2/runs",
         &bearer(&station_key),
-        Some(
-            json!({"serial_number": "SN-LOG", "procedure_id": procedure, "part_number": "P",
-                    "started_at": "2026-03-01T10:00:00Z", "ended_at": "2026-03-01T10:05:00Z",
-                    "outcome": "PASS"}),
-        ),
+        Some(run("2026-03-01T10:00:00Z", "2026-03-01T10:05:00Z")),
     )
     .await;
     assert_eq!(s, 200);
@@ -365,11 +365,7 @@ async fn keys_signatures_and_the_signing_secret_never_reach_the_logs() {
         M::POST,
         "/api/v2/runs",
         &bearer(&user_key),
-        Some(
-            json!({"serial_number": "SN-LOG", "procedure_id": procedure, "part_number": "P",
-                    "started_at": "2026-03-01T10:05:00Z", "ended_at": "2026-03-01T10:00:00Z",
-                    "outcome": "PASS"}),
-        ),
+        Some(run("2026-03-01T10:05:00Z", "2026-03-01T10:00:00Z")),
     )
     .await;
     assert_eq!(s, 500);
