@@ -1,10 +1,10 @@
 //! First start: on an empty database with no seed, create an organization, an admin user
 //! and a user API key, and print the key once with ready-to-paste client snippets.
 
+use crate::caller::Principal;
 use crate::db::identity::{insert_api_key, insert_organization, upsert_user};
 use crate::db::Db;
 use crate::error::ApiResult;
-use crate::extract::Principal;
 
 pub const DEFAULT_ORGANIZATION: &str = "My Lab";
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@tofulab.local";

@@ -8,20 +8,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::db::StoreError;
+pub use crate::fields::{FieldPath, PathSegment};
+
 /// One problem with the request, pointing at the offending field.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Issue {
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<PathSegment>,
-}
-
-/// A step in the path to a field: an object key or an array index.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(untagged)]
-pub enum PathSegment {
-    Key(String),
-    Index(usize),
 }
 
 impl Issue {
@@ -149,44 +144,6 @@ impl ApiError {
         Self::code_for(self.status)
     }
 
-    /// True when the database reported a transient conflict (Postgres serialization
-    /// failure or deadlock, SQLite busy): the whole transaction may be retried.
-    pub fn is_retryable(&self) -> bool {
-        let Some(src) = &self.source else {
-            return false;
-        };
-        match src.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Database(db)) => matches!(
-                db.code().as_deref(),
-                Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517")
-            ),
-            _ => false,
-        }
-    }
-
-    /// True when the database rejected a write because of a unique index.
-    pub fn is_unique_violation(&self) -> bool {
-        let Some(src) = &self.source else {
-            return false;
-        };
-        match src.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Database(db)) => db.is_unique_violation(),
-            _ => false,
-        }
-    }
-
-    /// True when the database rejected a write because a referenced row is gone: a
-    /// concurrent delete removed something the transaction had found.
-    pub fn is_foreign_key_violation(&self) -> bool {
-        let Some(src) = &self.source else {
-            return false;
-        };
-        match src.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Database(db)) => db.is_foreign_key_violation(),
-            _ => false,
-        }
-    }
-
     pub fn body(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
             "message": self.message,
@@ -213,13 +170,48 @@ impl std::error::Error for ApiError {}
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(e)
+        StoreError::from(e).into()
     }
 }
 
-impl From<sqlx::migrate::MigrateError> for ApiError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        ApiError::internal(e)
+/// The one place where storage outcomes become statuses and envelopes.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(message) => ApiError::not_found(message),
+            StoreError::Conflict { message, .. } => ApiError::conflict(message),
+            StoreError::Rejected {
+                field: Some(field),
+                message,
+            } => ApiError::validation(vec![Issue {
+                message,
+                path: field.0,
+            }]),
+            StoreError::Rejected {
+                field: None,
+                message,
+            } => ApiError::bad_request(message),
+            StoreError::NotAllowed(message) => ApiError::forbidden(message),
+            // COMPAT: 500, not 400: the older Python client only accepts a generic error
+            // or a 500 here (BEHAVIOR.md §1.1 timing rule, §24).
+            e @ StoreError::EndsBeforeStart => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+            StoreError::TooLarge { limit } => ApiError::payload_too_large(limit),
+            // Still conflicting after every retry: the client may try again later.
+            StoreError::Retryable(cause) => {
+                tracing::warn!(error = %cause, "database busy after retries");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is busy, retry later",
+                );
+                e.retry_after_secs = Some(1);
+                e
+            }
+            e @ (StoreError::UniqueViolation(_)
+            | StoreError::ForeignKeyViolation(_)
+            | StoreError::Other(_)) => ApiError::internal(e),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! Order of checks (BEHAVIOR.md §16) follows from the argument order of handlers:
 //! authentication runs as middleware (401) before any extractor; then `Path` (400 for a
 //! malformed id), then `UserCaller` (403 for station keys on user-only operations), then
-//! `Json`/`Query` (400), then the handler's lookups (404) and rules (409, …).
+//! `ValidatedJson`/`Query` (400), then the handler's lookups (404) and rules (409, …).
 
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
@@ -12,44 +12,9 @@ use axum::http::{header, Method};
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::db::Id;
+pub use crate::caller::{Caller, Principal};
 use crate::error::{ApiError, Issue, PathSegment};
-
-/// The authenticated identity behind the API key: a user or a station of one
-/// organization. Set by the auth middleware; every query is scoped to `org_id`.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub org_id: Id,
-    pub principal: Principal,
-    /// The API key row that authenticated this request.
-    pub key_id: Id,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Principal {
-    User(Id),
-    Station(Id),
-}
-
-impl Caller {
-    pub fn user_id(&self) -> Option<Id> {
-        match self.principal {
-            Principal::User(id) => Some(id),
-            Principal::Station(_) => None,
-        }
-    }
-
-    pub fn station_id(&self) -> Option<Id> {
-        match self.principal {
-            Principal::Station(id) => Some(id),
-            Principal::User(_) => None,
-        }
-    }
-
-    pub fn is_station(&self) -> bool {
-        self.station_id().is_some()
-    }
-}
+use crate::types::Id;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -136,9 +101,9 @@ fn station_forbidden_message(method: &Method, route: &str) -> String {
 
 /// A JSON request body, deserialized with the path of any bad field and then validated.
 /// Unknown fields are ignored; `null` for an optional field means absent.
-pub struct Json<T>(pub T);
+pub struct ValidatedJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for Json<T> {
+impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for ValidatedJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -147,7 +112,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Validate> FromRequest<S> for Json<T> 
         require_object(&bytes)?;
         let value: T = parse_json(&bytes)?;
         validate(&value)?;
-        Ok(Json(value))
+        Ok(ValidatedJson(value))
     }
 }
 

@@ -6,15 +6,20 @@
 
 pub mod apikey;
 pub mod bootstrap;
+pub mod caller;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod import;
 pub mod metadata;
 pub mod middleware;
 pub mod routes;
+pub mod rules;
 pub mod signing;
+pub mod types;
 pub mod values;
 
 use std::future::Future;

@@ -9,9 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::db::{Dialect, Sql};
 use crate::error::ApiError;
-use crate::values::contains_pattern;
 
 /// Most keys one entity's metadata may hold.
 pub const MAX_KEYS: usize = 50;
@@ -67,9 +65,9 @@ fn is_scalar(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
-/// Applies a patch: `null` deletes the key, anything else sets it. Then checks the result
-/// (400 naming `metadata` when it breaks the rules).
-pub fn merge(current: Option<Metadata>, patch: &Metadata) -> Result<Metadata, ApiError> {
+/// Applies a patch: `null` deletes the key, anything else sets it. Then checks the result;
+/// the error says which rule it breaks.
+pub fn merge(current: Option<Metadata>, patch: &Metadata) -> Result<Metadata, String> {
     let mut out = current.unwrap_or_default();
     for (k, v) in patch {
         if v.is_null() {
@@ -78,7 +76,7 @@ pub fn merge(current: Option<Metadata>, patch: &Metadata) -> Result<Metadata, Ap
             out.insert(k.clone(), v.clone());
         }
     }
-    check(&out).map_err(|m| ApiError::invalid("metadata", m))?;
+    check(&out)?;
     Ok(out)
 }
 
@@ -175,125 +173,6 @@ fn operator(key: &str, op: &str, v: Value) -> Result<Condition, String> {
             "metadata filter `{key}.{op}`: unknown operator or wrong value type \
              (strings: in, contains; numbers: gte, lte, gt, lt, eq; booleans: eq)"
         )),
-    }
-}
-
-/// Appends ` AND …` for every condition, matching on the JSON column `column`
-/// (e.g. `s.metadata`).
-pub fn push_filter(q: &mut Sql, dialect: Dialect, column: &str, conditions: &[Condition]) {
-    for c in conditions {
-        match dialect {
-            // DIALECT: SQLite reads JSON text through json_each (key compared as a value,
-            // so any key spelling works without path escaping); `type` is text, integer,
-            // real, true or false.
-            Dialect::Sqlite => {
-                q.push(" AND EXISTS (SELECT 1 FROM json_each(")
-                    .push(column)
-                    .push(") je WHERE je.key = ")
-                    .push_bind(key_of(c));
-                match c {
-                    Condition::TextIn(_, values) => {
-                        q.push(" AND je.type = 'text' AND je.value IN ");
-                        push_values(q, values);
-                    }
-                    Condition::TextContains(_, s) => {
-                        q.push(" AND je.type = 'text' AND lower(je.value) LIKE ")
-                            .push_bind(contains_pattern(s))
-                            .push(" ESCAPE '\\'");
-                    }
-                    Condition::Number(_, op, n) => {
-                        q.push(" AND je.type IN ('integer', 'real') AND je.value ")
-                            .push(op)
-                            .push(" ")
-                            .push_bind(*n);
-                    }
-                    Condition::Bool(_, b) => {
-                        q.push(if *b {
-                            " AND je.type = 'true'"
-                        } else {
-                            " AND je.type = 'false'"
-                        });
-                    }
-                }
-                q.push(")");
-            }
-            // DIALECT: Postgres reads JSONB with -> / ->>; the CASE keeps the numeric cast
-            // from running on non-numbers.
-            Dialect::Postgres => {
-                let key = key_of(c).to_string();
-                match c {
-                    Condition::TextIn(_, values) => {
-                        q.push(" AND jsonb_typeof(")
-                            .push(column)
-                            .push(" -> ")
-                            .push_bind(key.clone())
-                            .push(") = 'string' AND (")
-                            .push(column)
-                            .push(" ->> ")
-                            .push_bind(key)
-                            .push(") IN ");
-                        push_values(q, values);
-                    }
-                    Condition::TextContains(_, s) => {
-                        q.push(" AND jsonb_typeof(")
-                            .push(column)
-                            .push(" -> ")
-                            .push_bind(key.clone())
-                            .push(") = 'string' AND lower(")
-                            .push(column)
-                            .push(" ->> ")
-                            .push_bind(key)
-                            .push(") LIKE ")
-                            .push_bind(contains_pattern(s))
-                            .push(" ESCAPE '\\'");
-                    }
-                    Condition::Number(_, op, n) => {
-                        q.push(" AND (CASE WHEN jsonb_typeof(")
-                            .push(column)
-                            .push(" -> ")
-                            .push_bind(key.clone())
-                            .push(") = 'number' THEN (")
-                            .push(column)
-                            .push(" ->> ")
-                            .push_bind(key)
-                            .push(")::double precision END) ")
-                            .push(op)
-                            .push(" ")
-                            .push_bind(*n);
-                    }
-                    Condition::Bool(_, b) => {
-                        q.push(" AND (")
-                            .push(column)
-                            .push(" -> ")
-                            .push_bind(key)
-                            .push(") = ")
-                            .push(if *b {
-                                "'true'::jsonb"
-                            } else {
-                                "'false'::jsonb"
-                            });
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn key_of(c: &Condition) -> &str {
-    match c {
-        Condition::TextIn(k, _)
-        | Condition::TextContains(k, _)
-        | Condition::Number(k, _, _)
-        | Condition::Bool(k, _) => k,
-    }
-}
-
-/// `(v1, v2, …)`; an empty list matches nothing.
-fn push_values(q: &mut Sql, values: &[String]) {
-    if values.is_empty() {
-        q.push("(NULL)");
-    } else {
-        q.push_tuple(values.iter().map(String::as_str));
     }
 }
 

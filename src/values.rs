@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::db::Ts;
 use crate::error::{ApiError, Issue};
+use crate::types::Ts;
 
 /// Deserializes an optional string, trimmed. (`null` stays `None`.)
 pub fn trimmed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

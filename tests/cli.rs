@@ -141,7 +141,7 @@ async fn row_counts(url: &str) -> Vec<(String, i64)> {
     ] {
         let (n,): (i64,) = db
             .read()
-            .fetch_one(Sql::new(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(Sql::new("SELECT COUNT(*) FROM ").then(table))
             .await
             .unwrap();
         out.push((table.to_string(), n));

@@ -617,7 +617,7 @@ async fn stale_partial_blobs_are_swept() {
         exec(
             &srv,
             Sql::new(
-                "INSERT INTO blobs (id, attachment_id, state, created_at)
+                "INSERT INTO blobs (id, attachment_id, state, touched_at)
                  VALUES ($1, $2, 'writing', $3)",
             )
             .bind(blob)

@@ -187,13 +187,26 @@ async fn ids_are_checked_before_permissions_and_existence() {
         .expect(404);
 }
 
+/// The start of the next whole millisecond, once the clock has reached it.
+async fn next_millisecond() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    let next = chrono::DateTime::from_timestamp_millis(now.timestamp_millis() + 1).unwrap();
+    while chrono::Utc::now() < next {
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+    }
+    next
+}
+
 #[tokio::test]
 async fn list_filters_sorts_and_pages() {
     let srv = TestServer::start().await;
     let org = srv.org("Lab").await;
     let c = srv.client(&org.user_key);
 
-    let before = chrono::Utc::now();
+    // The client sends `created_after` truncated to milliseconds: start the window on a
+    // millisecond that begins after the seed's procedure was created, or that procedure
+    // may fall inside it.
+    let before = next_millisecond().await;
     let mut ids = Vec::new();
     for i in 0..3 {
         let p = c

@@ -70,7 +70,7 @@ async fn sixteen_uploads_for_one_new_unit_create_it_once() {
         "procedure_versions",
     ] {
         assert_eq!(
-            count(&srv, &format!("SELECT COUNT(*) FROM {table}")).await,
+            count_rows(&srv, table).await,
             1,
             "exactly one row in {table}"
         );

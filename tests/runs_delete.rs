@@ -56,7 +56,7 @@ async fn counts(srv: &TestServer) -> Vec<i64> {
         "blobs",
         "blob_chunks",
     ] {
-        out.push(count(srv, &format!("SELECT COUNT(*) FROM {t}")).await);
+        out.push(count_rows(srv, t).await);
     }
     out
 }

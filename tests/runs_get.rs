@@ -399,18 +399,17 @@ async fn implicit_creation_is_case_insensitive_and_keeps_first_spelling() {
     assert_eq!(b["unit"]["part"]["number"], "Part-Case");
     assert_eq!(b["unit"]["part"]["revision"]["number"], "Rev-a");
     assert_eq!(b["procedure"]["version"]["tag"], "v1.0-RC");
-    for table in [
-        "units",
-        "parts",
-        "revisions",
-        "batches",
-        "procedure_versions",
+    for (table, sql) in [
+        ("units", "SELECT COUNT(*) FROM units"),
+        ("parts", "SELECT COUNT(*) FROM parts"),
+        ("revisions", "SELECT COUNT(*) FROM revisions"),
+        ("batches", "SELECT COUNT(*) FROM batches"),
+        (
+            "procedure_versions",
+            "SELECT COUNT(*) FROM procedure_versions",
+        ),
     ] {
-        assert_eq!(
-            count(&srv, &format!("SELECT COUNT(*) FROM {table}")).await,
-            1,
-            "{table}"
-        );
+        assert_eq!(count(&srv, sql).await, 1, "{table}");
     }
     // The unit remembers the run that created it and who created it.
     let (during, by_user): (Option<String>, Option<String>) = srv

@@ -1,9 +1,11 @@
-//! Query plans of the run list on SQLite: the first page, with or without filters,
-//! must come from an index, never from a scan of the whole runs table.
+//! Query plans of the run list: the first page, with or without filters, must come from
+//! an index, never from a scan of the whole runs table.
 //!
-//! `query_plans_use_indexes` checks the plans on a small bulk-loaded database (SQLite
-//! plans from its heuristics: tofulab does not run ANALYZE, so table sizes do not change
-//! them). `million_runs` (ignored by default; `cargo test --test runs_plans -- --ignored
+//! `query_plans_use_indexes` checks the plans on a small bulk-loaded database. SQLite
+//! plans from its heuristics (tofulab does not run ANALYZE, so table sizes do not change
+//! them). Postgres plans from statistics, and on a small table a sequential scan is
+//! cheapest; with sequential scans priced out (`enable_seqscan = off`) the plan shows
+//! whether an index can serve the query at all, which is what a large table needs. `million_runs` (ignored by default; `cargo test --test runs_plans -- --ignored
 //! --nocapture`) loads 1 000 000 runs and prints plans and timings.
 
 mod common;
@@ -13,7 +15,7 @@ use std::time::Instant;
 
 use common::*;
 use tofulab::db::runs::{RunFilter, RunSort};
-use tofulab::db::{Db, Id, Sql, Ts};
+use tofulab::db::{Db, Dialect, Id, Sql, Ts};
 use tofulab::metadata::Condition;
 use tofulab::values::{Page, SortOrder};
 
@@ -29,6 +31,16 @@ async fn bulk_load(db: &Db, org: &TestOrg, n: i64) {
     let proc_id = Id::parse(&org.procedure_id).unwrap();
     let now = Ts::now();
     let mut tx = db.begin().await.unwrap();
+    if db.dialect() == Dialect::Postgres {
+        for s in PG_BULK {
+            tx.execute(Sql::new(s).bind(org_id).bind(proc_id).bind(now).bind(n))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        db.read().execute(Sql::new("ANALYZE")).await.unwrap();
+        return;
+    }
     let statements = [
         "INSERT INTO parts (id, org_id, number, number_key, name, created_at, updated_at)
          WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 9)
@@ -96,6 +108,47 @@ async fn bulk_load(db: &Db, org: &TestOrg, n: i64) {
     .unwrap();
     tx.commit().await.unwrap();
 }
+
+/// `bulk_load` for Postgres ($1 org, $2 procedure, $3 now, $4 runs): the same rows.
+const PG_BULK: [&str; 6] = [
+    "INSERT INTO parts (id, org_id, number, number_key, name, created_at, updated_at)
+     SELECT ('00000000-0000-7000-a000-' || lpad(to_hex(i), 12, '0'))::uuid, $1,
+            'PART-' || i, 'part-' || i, 'Part ' || i, $3, $3
+     FROM generate_series(0, 9) i WHERE $2::uuid IS NOT NULL AND $4::bigint > 0",
+    "INSERT INTO revisions (id, org_id, part_id, number, number_key, created_at)
+     SELECT ('00000000-0000-7000-b000-' || lpad(to_hex(i), 12, '0'))::uuid, $1,
+            ('00000000-0000-7000-a000-' || lpad(to_hex(i / 3), 12, '0'))::uuid,
+            chr(65 + i % 3), lower(chr(65 + i % 3)), $3
+     FROM generate_series(0, 29) i WHERE $2::uuid IS NOT NULL AND $4::bigint > 0",
+    "INSERT INTO batches (id, org_id, number, number_key, created_at)
+     SELECT ('00000000-0000-7000-c000-' || lpad(to_hex(i), 12, '0'))::uuid, $1,
+            'LOT-' || i, 'lot-' || i, $3
+     FROM generate_series(0, 49) i WHERE $2::uuid IS NOT NULL AND $4::bigint > 0",
+    "INSERT INTO units (id, org_id, serial_number, serial_key, part_id, revision_id,
+                        batch_id, created_at)
+     SELECT ('00000000-0000-7000-9000-' || lpad(to_hex(i), 12, '0'))::uuid, $1,
+            'SN-' || i, 'sn-' || i,
+            ('00000000-0000-7000-a000-' || lpad(to_hex(i % 10), 12, '0'))::uuid,
+            ('00000000-0000-7000-b000-' || lpad(to_hex((i % 10) * 3), 12, '0'))::uuid,
+            ('00000000-0000-7000-c000-' || lpad(to_hex(i % 50), 12, '0'))::uuid, $3
+     FROM generate_series(0, 999) i WHERE $2::uuid IS NOT NULL AND $4::bigint > 0",
+    "INSERT INTO procedure_versions (id, org_id, procedure_id, tag, tag_key, created_at)
+     SELECT ('00000000-0000-7000-d000-' || lpad(to_hex(i), 12, '0'))::uuid, $1, $2,
+            'v' || i, 'v' || i, $3
+     FROM generate_series(0, 4) i WHERE $4::bigint > 0",
+    "INSERT INTO runs (id, org_id, procedure_id, version_id, unit_id, revision_id,
+                       batch_id, outcome, started_at, ended_at, duration_us, created_at)
+     SELECT (lpad(to_hex(i), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
+            $1, $2,
+            ('00000000-0000-7000-d000-' || lpad(to_hex(i % 5), 12, '0'))::uuid,
+            ('00000000-0000-7000-9000-' || lpad(to_hex(i % 1000), 12, '0'))::uuid,
+            ('00000000-0000-7000-b000-' || lpad(to_hex((i % 10) * 3), 12, '0'))::uuid,
+            ('00000000-0000-7000-c000-' || lpad(to_hex(i % 50), 12, '0'))::uuid,
+            CASE i % 5 WHEN 0 THEN 'FAIL' WHEN 1 THEN 'ERROR' ELSE 'PASS' END,
+            to_timestamp(1767225600 + i * 60), to_timestamp(1767225600 + i * 60 + i % 600),
+            (i % 600) * 1000000, to_timestamp(1767225600 + i * 61)
+     FROM generate_series(0, $4 - 1) i WHERE $3::timestamptz IS NOT NULL",
+];
 
 /// The list queries whose plans matter: each filter with the default sort, and each
 /// index-backed sort without filters.
@@ -229,16 +282,53 @@ fn sqlite_only() -> bool {
     std::env::var("TOFULAB_TEST_DATABASE_URL").map_or(true, |u| !u.starts_with("postgres"))
 }
 
+/// The Postgres plan of the list query with sequential scans priced out.
+async fn pg_plan(
+    db: &Db,
+    org_id: Id,
+    filter: &RunFilter,
+    sort: RunSort,
+    order: SortOrder,
+) -> String {
+    let page = Page::parse(None, None).unwrap();
+    let Some(q) = db
+        .list_runs_query(org_id, filter, sort, order, page)
+        .await
+        .unwrap()
+    else {
+        return "matches nothing: no query".into();
+    };
+    let mut tx = db.begin().await.unwrap();
+    tx.execute(Sql::new("SET LOCAL enable_seqscan = off"))
+        .await
+        .unwrap();
+    let rows: Vec<(String,)> = tx.fetch_all(q.prefixed("EXPLAIN ")).await.unwrap();
+    rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+}
+
 #[tokio::test]
 async fn query_plans_use_indexes() {
-    if !sqlite_only() {
-        return; // The plans checked here are SQLite's.
-    }
     let srv = TestServer::start().await;
     let org = srv.org("Lab").await;
     bulk_load(&srv.db, &org, 5_000).await;
     let org_id = org_id(&srv.db, &org).await;
     let mut problems = Vec::new();
+    if !sqlite_only() {
+        for (name, filter, sort) in cases(org_id) {
+            for order in [SortOrder::Desc, SortOrder::Asc] {
+                let p = pg_plan(&srv.db, org_id, &filter, sort, order).await;
+                if p.contains("Seq Scan on runs") {
+                    problems.push(format!("{name} {order:?}: no index serves it:\n{p}"));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+        let r = srv
+            .get("/api/v2/runs?limit=3&serial_numbers=SN-7", &org.user_key)
+            .await;
+        assert_eq!(r.expect(200)["data"].as_array().unwrap().len(), 3);
+        return;
+    }
     for (name, filter, sort) in cases(org_id) {
         for order in [SortOrder::Desc, SortOrder::Asc] {
             let p = plan(&srv.db, org_id, &filter, sort, order).await;

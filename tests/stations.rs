@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use common::*;
 use serde_json::{json, Value};
+use tofulab::caller::Principal;
 use tofulab::db::Id;
-use tofulab::extract::Principal;
 
 fn meta(v: Value) -> HashMap<String, Value> {
     serde_json::from_value(v).unwrap()

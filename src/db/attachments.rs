@@ -15,8 +15,9 @@ use std::time::Duration;
 use sqlx::FromRow;
 
 use super::blobs::cutoff;
+use super::common::CreatedBy;
 use super::{ci_key, Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::db::error::{DbResult, StoreError};
 
 /// An attachment as run and unit reads list it.
 #[derive(Debug, Clone, FromRow)]
@@ -45,7 +46,7 @@ const SELECT_ATTACHMENT: &str = "SELECT id, name, size, content_type, is_report,
 
 impl Db {
     /// Attachments of the given runs, oldest first (one query for any number of runs).
-    pub async fn attachments_of_runs(&self, run_ids: &[Id]) -> ApiResult<Vec<AttachmentRow>> {
+    pub async fn attachments_of_runs(&self, run_ids: &[Id]) -> DbResult<Vec<AttachmentRow>> {
         if run_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -57,13 +58,12 @@ impl Db {
     }
 
     /// Attachments of a unit, oldest first.
-    pub async fn attachments_of_unit(&self, unit_id: Id) -> ApiResult<Vec<AttachmentRow>> {
+    pub async fn attachments_of_unit(&self, unit_id: Id) -> DbResult<Vec<AttachmentRow>> {
         self.read()
             .fetch_all(
-                Sql::new(format!(
-                    "{SELECT_ATTACHMENT} WHERE unit_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(unit_id),
+                Sql::new(SELECT_ATTACHMENT)
+                    .then(" WHERE unit_id = $1 ORDER BY created_at, id")
+                    .bind(unit_id),
             )
             .await
     }
@@ -72,12 +72,7 @@ impl Db {
 /// Links uploads of the organization to a run or unit. The run or unit must be the
 /// organization's (404 "Run not found" / "Unit not found" otherwise) and every id must
 /// name an upload of the organization (404 naming the id); re-linking an upload moves it.
-pub async fn link_uploads(
-    tx: &mut Tx,
-    org_id: Id,
-    target: LinkTarget,
-    ids: &[Id],
-) -> ApiResult<()> {
+pub async fn link_uploads(tx: &mut Tx, org_id: Id, target: LinkTarget, ids: &[Id]) -> DbResult<()> {
     // The target must be the organization's too, whatever the caller checked before.
     check_target(tx, org_id, target).await?;
     let (run_id, unit_id) = match target {
@@ -100,7 +95,7 @@ pub async fn link_uploads(
             )
             .await?;
         if n == 0 {
-            return Err(ApiError::not_found(format!("Upload {id} not found")));
+            return Err(StoreError::not_found(format!("Upload {id} not found")));
         }
     }
     Ok(())
@@ -108,7 +103,7 @@ pub async fn link_uploads(
 
 /// Marks an upload of the organization as used (a revision or station image, an imported
 /// report) so the unlinked-upload sweep keeps it. 404 when the upload does not exist.
-pub async fn mark_linked(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+pub async fn mark_linked(tx: &mut Tx, org_id: Id, id: Id) -> DbResult<()> {
     let n = tx
         .execute(
             Sql::new(
@@ -121,13 +116,13 @@ pub async fn mark_linked(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
         )
         .await?;
     if n == 0 {
-        return Err(ApiError::not_found(format!("Upload {id} not found")));
+        return Err(StoreError::not_found(format!("Upload {id} not found")));
     }
     Ok(())
 }
 
 /// 404 unless the run or unit belongs to the organization.
-async fn check_target(tx: &mut Tx, org_id: Id, target: LinkTarget) -> ApiResult<()> {
+async fn check_target(tx: &mut Tx, org_id: Id, target: LinkTarget) -> DbResult<()> {
     let (sql, missing) = match target {
         LinkTarget::Run(id) => (
             Sql::new("SELECT id FROM runs WHERE org_id = $1 AND id = $2")
@@ -144,12 +139,12 @@ async fn check_target(tx: &mut Tx, org_id: Id, target: LinkTarget) -> ApiResult<
     };
     match tx.fetch_optional::<(Id,)>(sql).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::not_found(missing)),
+        None => Err(StoreError::not_found(missing)),
     }
 }
 
 /// The id of the organization's unit with this serial number (case-insensitive).
-async fn unit_by_serial(tx: &mut Tx, org_id: Id, serial_number: &str) -> ApiResult<Id> {
+async fn unit_by_serial(tx: &mut Tx, org_id: Id, serial_number: &str) -> DbResult<Id> {
     tx.fetch_optional::<(Id,)>(
         Sql::new("SELECT id FROM units WHERE org_id = $1 AND serial_key = $2")
             .bind(org_id)
@@ -157,11 +152,8 @@ async fn unit_by_serial(tx: &mut Tx, org_id: Id, serial_number: &str) -> ApiResu
     )
     .await?
     .map(|(id,)| id)
-    .ok_or_else(|| ApiError::not_found(format!("Unit {serial_number} not found")))
+    .ok_or_else(|| StoreError::not_found(format!("Unit {serial_number} not found")))
 }
-
-/// Who creates an upload: `(created_by_user_id, created_by_station_id)`.
-pub type CreatedBy = (Option<Id>, Option<Id>);
 
 async fn insert_upload(
     tx: &mut Tx,
@@ -169,7 +161,7 @@ async fn insert_upload(
     created_by: CreatedBy,
     name: &str,
     target: Option<LinkTarget>,
-) -> ApiResult<Id> {
+) -> DbResult<Id> {
     let id = Id::new();
     let now = Ts::now();
     let (run_id, unit_id) = match target {
@@ -188,8 +180,8 @@ async fn insert_upload(
         .bind(name)
         .bind(run_id)
         .bind(unit_id)
-        .bind(created_by.0)
-        .bind(created_by.1)
+        .bind(created_by.user_id)
+        .bind(created_by.station_id)
         .bind(now)
         .bind(target.map(|_| now)),
     )
@@ -204,7 +196,7 @@ impl Db {
         org_id: Id,
         created_by: CreatedBy,
         name: &str,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let id = insert_upload(&mut tx, org_id, created_by, name, None).await?;
         tx.commit().await?;
@@ -218,7 +210,7 @@ impl Db {
         run_id: Id,
         created_by: CreatedBy,
         name: &str,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let target = LinkTarget::Run(run_id);
         check_target(&mut tx, org_id, target).await?;
@@ -235,7 +227,7 @@ impl Db {
         serial_number: &str,
         created_by: CreatedBy,
         name: &str,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let unit_id = unit_by_serial(&mut tx, org_id, serial_number).await?;
         let target = Some(LinkTarget::Unit(unit_id));
@@ -247,7 +239,7 @@ impl Db {
     /// Stamps the upload finalized (the size, digest and content type were recorded when
     /// its bytes were stored). Idempotent: finalizing again changes nothing. 404 for an
     /// unknown upload (or another organization's); 400 when no bytes were uploaded yet.
-    pub async fn finalize_upload(&self, org_id: Id, id: Id) -> ApiResult<()> {
+    pub async fn finalize_upload(&self, org_id: Id, id: Id) -> DbResult<()> {
         let mut tx = self.begin().await?;
         let row: Option<(Option<Id>,)> = tx
             .fetch_optional(
@@ -257,9 +249,9 @@ impl Db {
             )
             .await?;
         match row {
-            None => return Err(ApiError::not_found("Upload not found")),
+            None => return Err(StoreError::not_found("Upload not found")),
             Some((None,)) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(StoreError::rejected(format!(
                     "Upload {id} has no file yet: PUT the bytes to its upload_url, then finalize"
                 )))
             }
@@ -278,9 +270,9 @@ impl Db {
 
     /// Deletes the organization's uploads among `ids` with their bytes, wherever they are
     /// linked; returns the ids deleted, in the order asked. 404 when none exists.
-    pub async fn delete_uploads(&self, org_id: Id, ids: &[Id]) -> ApiResult<Vec<Id>> {
+    pub async fn delete_uploads(&self, org_id: Id, ids: &[Id]) -> DbResult<Vec<Id>> {
         if ids.is_empty() {
-            return Err(ApiError::not_found("Attachment not found"));
+            return Err(StoreError::not_found("Attachment not found"));
         }
         let mut tx = self.begin().await?;
         let mut q = Sql::new("DELETE FROM attachments WHERE org_id = ");
@@ -288,7 +280,7 @@ impl Db {
         q.push_tuple(ids.iter().copied()).push(" RETURNING id");
         let deleted = in_request_order(ids, tx.fetch_all(q).await?);
         if deleted.is_empty() {
-            return Err(ApiError::not_found("Attachment not found"));
+            return Err(StoreError::not_found("Attachment not found"));
         }
         tx.commit().await?;
         Ok(deleted)
@@ -302,11 +294,11 @@ impl Db {
         org_id: Id,
         serial_number: &str,
         ids: &[Id],
-    ) -> ApiResult<Vec<Id>> {
+    ) -> DbResult<Vec<Id>> {
         let mut tx = self.begin().await?;
         let unit_id = unit_by_serial(&mut tx, org_id, serial_number).await?;
         if ids.is_empty() {
-            return Err(ApiError::not_found(format!(
+            return Err(StoreError::not_found(format!(
                 "Attachment not found on unit {serial_number}"
             )));
         }
@@ -318,7 +310,7 @@ impl Db {
         q.push_tuple(ids.iter().copied()).push(" RETURNING id");
         let deleted = in_request_order(ids, tx.fetch_all(q).await?);
         if deleted.is_empty() {
-            return Err(ApiError::not_found(format!(
+            return Err(StoreError::not_found(format!(
                 "Attachment not found on unit {serial_number}"
             )));
         }
@@ -328,7 +320,7 @@ impl Db {
 
     /// One pass of the background sweep: partial blobs idle for `STALE_WRITING`, then
     /// uploads never linked nor finalized within `unlinked_ttl`.
-    pub async fn sweep_uploads(&self, unlinked_ttl: Duration) -> ApiResult<()> {
+    pub async fn sweep_uploads(&self, unlinked_ttl: Duration) -> DbResult<()> {
         let blobs = self.sweep_stale_blobs(super::blobs::STALE_WRITING).await?;
         let uploads = self.sweep_unlinked_uploads(unlinked_ttl).await?;
         if blobs + uploads > 0 {
@@ -344,7 +336,7 @@ impl Db {
     /// Deletes uploads created more than `older_than` ago that were never linked to
     /// anything nor finalized, with their bytes. Works in small batches so the sweep never
     /// holds the writer long. Returns how many uploads were deleted.
-    pub async fn sweep_unlinked_uploads(&self, older_than: Duration) -> ApiResult<u64> {
+    pub async fn sweep_unlinked_uploads(&self, older_than: Duration) -> DbResult<u64> {
         const BATCH: i64 = 100;
         let cutoff = cutoff(older_than);
         let mut total = 0;

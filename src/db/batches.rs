@@ -2,10 +2,9 @@
 
 use sqlx::FromRow;
 
-use super::common::{creator_columns, creator_joins, Creator};
-use super::parts::{text_sort, CreatedBy};
-use super::{ci_key, retry_write, Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use super::common::{creator_joins, CreatedBy, CreatorRow, CREATOR_COLUMNS};
+use super::{ci_key, retry_write, Db, Id, SortKey, Sql, Ts, Tx};
+use crate::db::error::{DbResult, StoreError};
 use crate::values::{contains_pattern, Page, SortOrder};
 
 #[derive(Debug, Clone, FromRow)]
@@ -15,7 +14,7 @@ pub struct BatchRow {
     pub created_at: Ts,
     pub unit_count: i64,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
 }
 
 /// A unit of a batch, with its part and revision.
@@ -55,19 +54,19 @@ pub enum BatchSort {
     CreatedAt,
 }
 
-fn select_batch() -> String {
-    format!(
+fn select_batch() -> Sql {
+    Sql::new(
         "SELECT b.id, b.number, b.created_at,
-            (SELECT COUNT(*) FROM units bu WHERE bu.batch_id = b.id) AS unit_count, {}
-         FROM batches b {}",
-        creator_columns(),
-        creator_joins("b")
+            (SELECT COUNT(*) FROM units bu WHERE bu.batch_id = b.id) AS unit_count, ",
     )
+    .then(CREATOR_COLUMNS)
+    .then(" FROM batches b")
+    .then(creator_joins!("b"))
 }
 
 impl Db {
     /// Creates a batch; 409 when the number is taken (ci).
-    pub async fn create_batch(&self, org_id: Id, by: CreatedBy, number: &str) -> ApiResult<Id> {
+    pub async fn create_batch(&self, org_id: Id, by: CreatedBy, number: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let id = Id::new();
         let n = tx
@@ -82,8 +81,8 @@ impl Db {
                 .bind(org_id)
                 .bind(number)
                 .bind(ci_key(number))
-                .bind(by.0)
-                .bind(by.1)
+                .bind(by.user_id)
+                .bind(by.station_id)
                 .bind(Ts::now()),
             )
             .await?;
@@ -95,16 +94,14 @@ impl Db {
     }
 
     /// A batch by number (ci) with its units, oldest first.
-    pub async fn batch(&self, org_id: Id, number: &str) -> ApiResult<BatchDetail> {
+    pub async fn batch(&self, org_id: Id, number: &str) -> DbResult<BatchDetail> {
         let mut r = self.read();
         let batch: BatchRow = r
             .fetch_optional(
-                Sql::new(format!(
-                    "{} WHERE b.org_id = $1 AND b.number_key = $2",
-                    select_batch()
-                ))
-                .bind(org_id)
-                .bind(ci_key(number)),
+                select_batch()
+                    .then(" WHERE b.org_id = $1 AND b.number_key = $2")
+                    .bind(org_id)
+                    .bind(ci_key(number)),
             )
             .await?
             .ok_or_else(|| batch_not_found(number))?;
@@ -131,8 +128,8 @@ impl Db {
         sort: BatchSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<Vec<BatchRow>> {
-        let mut q = Sql::new(select_batch());
+    ) -> DbResult<Vec<BatchRow>> {
+        let mut q = select_batch();
         q.push(" WHERE b.org_id = ").push_bind(org_id);
         if let Some(ids) = &f.ids {
             if ids.is_empty() {
@@ -173,24 +170,15 @@ impl Db {
             .push(")");
         }
         let key = match sort {
-            BatchSort::Number => text_sort(self.dialect(), "b.number_key"),
-            BatchSort::CreatedAt => "b.created_at".to_string(),
+            BatchSort::Number => SortKey::text("b.number_key"),
+            BatchSort::CreatedAt => SortKey::plain("b.created_at"),
         };
-        let dir = order.sql();
-        q.push(&format!(" ORDER BY {key} {dir}, b.id {dir} LIMIT "))
-            .push_bind(page.fetch_limit())
-            .push(" OFFSET ")
-            .push_bind(page.offset);
+        q.order_and_page(self.dialect(), key, "b.id", order, page);
         self.read().fetch_all(q).await
     }
 
     /// Renumbers a batch; 409 when another batch has the new number (ci).
-    pub async fn renumber_batch(
-        &self,
-        org_id: Id,
-        number: &str,
-        new_number: &str,
-    ) -> ApiResult<Id> {
+    pub async fn renumber_batch(&self, org_id: Id, number: &str, new_number: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let id = batch_id(&mut tx, org_id, number).await?;
         let taken: Option<(Id,)> = tx
@@ -225,11 +213,11 @@ impl Db {
     }
 
     /// Deletes a batch. Its units (and runs) stay and lose the batch (FK `SET NULL`).
-    pub async fn delete_batch(&self, org_id: Id, number: &str) -> ApiResult<Id> {
+    pub async fn delete_batch(&self, org_id: Id, number: &str) -> DbResult<Id> {
         retry_write(|| self.delete_batch_once(org_id, number)).await
     }
 
-    async fn delete_batch_once(&self, org_id: Id, number: &str) -> ApiResult<Id> {
+    async fn delete_batch_once(&self, org_id: Id, number: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let id = batch_id(&mut tx, org_id, number).await?;
         tx.execute(Sql::new("DELETE FROM batches WHERE id = $1").bind(id))
@@ -240,7 +228,7 @@ impl Db {
 }
 
 /// The id of the organization's batch numbered `number` (ci); 404 otherwise.
-pub async fn batch_id(tx: &mut Tx, org_id: Id, number: &str) -> ApiResult<Id> {
+pub async fn batch_id(tx: &mut Tx, org_id: Id, number: &str) -> DbResult<Id> {
     tx.fetch_optional::<(Id,)>(
         Sql::new("SELECT id FROM batches WHERE org_id = $1 AND number_key = $2")
             .bind(org_id)
@@ -251,10 +239,10 @@ pub async fn batch_id(tx: &mut Tx, org_id: Id, number: &str) -> ApiResult<Id> {
     .ok_or_else(|| batch_not_found(number))
 }
 
-pub fn batch_not_found(number: &str) -> ApiError {
-    ApiError::not_found(format!("Batch {number} not found"))
+pub fn batch_not_found(number: &str) -> StoreError {
+    StoreError::not_found(format!("Batch {number} not found"))
 }
 
-fn batch_exists(number: &str) -> ApiError {
-    ApiError::conflict(format!("Batch with number {number} already exists"))
+fn batch_exists(number: &str) -> StoreError {
+    StoreError::conflict(format!("Batch with number {number} already exists"))
 }

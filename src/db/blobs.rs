@@ -16,8 +16,8 @@
 //!   atomically.
 //! - An upload that fails, is cut off, or whose request is dropped deletes its blob; a
 //!   crash leaves a `writing` blob that `sweep_stale_blobs` deletes once it has been idle
-//!   for `STALE_WRITING`. While chunks arrive, each chunk refreshes the blob's
-//!   `created_at`, which therefore means "last activity" for a `writing` blob.
+//!   for `STALE_WRITING`. While chunks arrive, each chunk (or a heartbeat) refreshes the
+//!   blob's `touched_at`: its last activity.
 //! - Deleting an attachment (directly, or through its run, unit, procedure or
 //!   organization) cascades to its blobs and their chunks.
 
@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 use super::{Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::db::error::{DbResult, StoreError};
 
 /// Size of every chunk but a blob's last.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -70,13 +70,13 @@ struct ChunkRow {
 }
 
 /// Why an upload stopped, as far as storage is concerned.
-fn upload_gone() -> ApiError {
-    ApiError::not_found("Upload not found")
+fn upload_gone() -> StoreError {
+    StoreError::not_found("Upload not found")
 }
 
 impl Db {
     /// The attachment behind a signed file URL (any organization), or `None`.
-    pub async fn file(&self, id: Id) -> ApiResult<Option<FileRow>> {
+    pub async fn file(&self, id: Id) -> DbResult<Option<FileRow>> {
         self.read()
             .fetch_optional(
                 Sql::new(
@@ -93,22 +93,23 @@ impl Db {
     /// bytes: 413 and nothing kept. The attachment deleted meanwhile: 404. A body error
     /// (the client went away, a timeout) is returned as is, after the partial blob was
     /// deleted.
-    pub async fn store_blob<S>(
+    pub async fn store_blob<S, E>(
         &self,
         attachment_id: Id,
         content_type: &str,
         max_size: u64,
         body: S,
-    ) -> ApiResult<StoredBlob>
+    ) -> Result<StoredBlob, E>
     where
-        S: Stream<Item = ApiResult<Bytes>>,
+        S: Stream<Item = Result<Bytes, E>>,
+        E: From<StoreError>,
     {
         let blob_id = Id::new();
         let mut tx = self.begin().await?;
         let created = tx
             .execute(
                 Sql::new(
-                    "INSERT INTO blobs (id, attachment_id, state, created_at)
+                    "INSERT INTO blobs (id, attachment_id, state, touched_at)
                      SELECT $1, id, 'writing', $2 FROM attachments WHERE id = $3",
                 )
                 .bind(blob_id)
@@ -117,7 +118,7 @@ impl Db {
             )
             .await?;
         if created == 0 {
-            return Err(upload_gone());
+            return Err(upload_gone().into());
         }
         tx.commit().await?;
 
@@ -143,16 +144,19 @@ impl Db {
         }
     }
 
-    async fn write_blob<S>(
+    /// Errors of the body stream (the caller's type `E`) come back unchanged; storage
+    /// errors become `E`.
+    async fn write_blob<S, E>(
         &self,
         attachment_id: Id,
         blob_id: Id,
         content_type: &str,
         max_size: u64,
         body: S,
-    ) -> ApiResult<StoredBlob>
+    ) -> Result<StoredBlob, E>
     where
-        S: Stream<Item = ApiResult<Bytes>>,
+        S: Stream<Item = Result<Bytes, E>>,
+        E: From<StoreError>,
     {
         let mut body = std::pin::pin!(body);
         let mut hasher = Sha256::new();
@@ -170,7 +174,7 @@ impl Db {
             }
             size += frame.len() as u64;
             if size > max_size {
-                return Err(ApiError::payload_too_large(max_size));
+                return Err(StoreError::TooLarge { limit: max_size }.into());
             }
             hasher.update(&frame);
             let mut rest = &frame[..];
@@ -203,7 +207,7 @@ impl Db {
     /// Appends one chunk in its own short transaction, refreshing the blob's activity
     /// time. A blob that is no longer `writing` (its attachment was deleted, or the sweep
     /// judged it abandoned) stops the upload.
-    async fn append_chunk(&self, blob_id: Id, seq: i64, data: Bytes) -> ApiResult<()> {
+    async fn append_chunk(&self, blob_id: Id, seq: i64, data: Bytes) -> DbResult<()> {
         let mut tx = self.begin().await?;
         touch_blob(&mut tx, blob_id).await?;
         tx.execute(
@@ -224,7 +228,7 @@ impl Db {
         attachment_id: Id,
         stored: &StoredBlob,
         content_type: &str,
-    ) -> ApiResult<()> {
+    ) -> DbResult<()> {
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
@@ -270,7 +274,7 @@ impl Db {
     }
 
     /// Deletes a blob and its chunks (a no-op when it is already gone).
-    pub async fn delete_blob(&self, blob_id: Id) -> ApiResult<()> {
+    pub async fn delete_blob(&self, blob_id: Id) -> DbResult<()> {
         let mut tx = self.begin().await?;
         tx.execute(Sql::new("DELETE FROM blobs WHERE id = $1").bind(blob_id))
             .await?;
@@ -293,7 +297,7 @@ impl Db {
                 return None;
             }
             let seq = (pos / chunk) as i64;
-            let row: ApiResult<Option<ChunkRow>> = db
+            let row: DbResult<Option<ChunkRow>> = db
                 .read()
                 .fetch_optional(
                     Sql::new("SELECT data FROM blob_chunks WHERE blob_id = $1 AND seq = $2")
@@ -324,12 +328,12 @@ impl Db {
     }
 
     /// Deletes `writing` blobs idle for longer than `idle` (uploads cut off by a crash).
-    pub async fn sweep_stale_blobs(&self, idle: Duration) -> ApiResult<u64> {
+    pub async fn sweep_stale_blobs(&self, idle: Duration) -> DbResult<u64> {
         let cutoff = cutoff(idle);
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
-                Sql::new("DELETE FROM blobs WHERE state = 'writing' AND created_at < $1")
+                Sql::new("DELETE FROM blobs WHERE state = 'writing' AND touched_at < $1")
                     .bind(cutoff),
             )
             .await?;
@@ -340,10 +344,10 @@ impl Db {
 
 /// Refreshes a `writing` blob's activity time; 404 when it is no longer being written
 /// (its attachment was deleted, or the sweep judged it abandoned).
-async fn touch_blob(tx: &mut Tx, blob_id: Id) -> ApiResult<()> {
+async fn touch_blob(tx: &mut Tx, blob_id: Id) -> DbResult<()> {
     let alive = tx
         .execute(
-            Sql::new("UPDATE blobs SET created_at = $1 WHERE id = $2 AND state = 'writing'")
+            Sql::new("UPDATE blobs SET touched_at = $1 WHERE id = $2 AND state = 'writing'")
                 .bind(Ts::now())
                 .bind(blob_id),
         )

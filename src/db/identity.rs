@@ -4,8 +4,8 @@ use sqlx::FromRow;
 
 use super::{ci_key, Db, Id, Sql, Ts, Tx};
 use crate::apikey;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Principal};
+use crate::caller::{Caller, Principal};
+use crate::db::error::{DbResult, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OrgRow {
@@ -35,7 +35,7 @@ struct KeyRow {
 impl Db {
     /// The caller owning the key with this digest, if the key is live: not revoked, its
     /// station not removed, its user not banned.
-    pub async fn find_caller_by_key_digest(&self, digest: &str) -> ApiResult<Option<Caller>> {
+    pub async fn find_caller_by_key_digest(&self, digest: &str) -> DbResult<Option<Caller>> {
         let row: Option<KeyRow> = self
             .read()
             .fetch_optional(
@@ -67,16 +67,16 @@ impl Db {
         }))
     }
 
-    pub async fn organization(&self, org_id: Id) -> ApiResult<OrgRow> {
+    pub async fn organization(&self, org_id: Id) -> DbResult<OrgRow> {
         self.read()
             .fetch_optional(
                 Sql::new("SELECT id, name, slug FROM organizations WHERE id = $1").bind(org_id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Organization not found"))
+            .ok_or_else(|| StoreError::not_found("Organization not found"))
     }
 
-    pub async fn count_organizations(&self) -> ApiResult<i64> {
+    pub async fn count_organizations(&self) -> DbResult<i64> {
         let (n,): (i64,) = self
             .read()
             .fetch_one(Sql::new("SELECT COUNT(*) FROM organizations"))
@@ -85,7 +85,7 @@ impl Db {
     }
 
     /// Members of the organization, oldest first.
-    pub async fn list_users(&self, org_id: Id) -> ApiResult<Vec<UserRow>> {
+    pub async fn list_users(&self, org_id: Id) -> DbResult<Vec<UserRow>> {
         self.read()
             .fetch_all(
                 Sql::new(
@@ -97,7 +97,7 @@ impl Db {
             .await
     }
 
-    pub async fn user(&self, org_id: Id, user_id: Id) -> ApiResult<UserRow> {
+    pub async fn user(&self, org_id: Id, user_id: Id) -> DbResult<UserRow> {
         self.read()
             .fetch_optional(
                 Sql::new(
@@ -107,11 +107,11 @@ impl Db {
                 .bind(user_id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("User not found"))
+            .ok_or_else(|| StoreError::not_found("User not found"))
     }
 
     /// A new key for a user or station; returns the key (shown once).
-    pub async fn create_api_key(&self, org_id: Id, principal: Principal) -> ApiResult<String> {
+    pub async fn create_api_key(&self, org_id: Id, principal: Principal) -> DbResult<String> {
         let kind = match principal {
             Principal::User(_) => apikey::KeyKind::User,
             Principal::Station(_) => apikey::KeyKind::Station,
@@ -124,7 +124,7 @@ impl Db {
     }
 
     /// Users with this email, with their organization (for `tofulab keys create`).
-    pub async fn users_by_email(&self, email: &str) -> ApiResult<Vec<(UserRow, OrgRow)>> {
+    pub async fn users_by_email(&self, email: &str) -> DbResult<Vec<(UserRow, OrgRow)>> {
         #[derive(FromRow)]
         struct UserOrgRow {
             id: Id,
@@ -170,7 +170,7 @@ impl Db {
     }
 
     /// The organization of a live station (for `tofulab keys create --station`).
-    pub async fn station_org(&self, station_id: Id) -> ApiResult<Option<Id>> {
+    pub async fn station_org(&self, station_id: Id) -> DbResult<Option<Id>> {
         let row: Option<(Id,)> = self
             .read()
             .fetch_optional(
@@ -189,7 +189,7 @@ pub async fn insert_api_key(
     org_id: Id,
     principal: Principal,
     key: &str,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     let digest = apikey::digest(key);
     let (user_id, station_id) = match principal {
         Principal::User(u) => (Some(u), None),
@@ -204,7 +204,7 @@ pub async fn insert_api_key(
         if u == user_id && s == station_id {
             return Ok(());
         }
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "This API key is already assigned to another user or station",
         ));
     }
@@ -226,7 +226,7 @@ pub async fn insert_api_key(
 }
 
 /// Creates an organization with a slug derived from its name (made unique).
-pub async fn insert_organization(tx: &mut Tx, name: &str, slug: Option<&str>) -> ApiResult<OrgRow> {
+pub async fn insert_organization(tx: &mut Tx, name: &str, slug: Option<&str>) -> DbResult<OrgRow> {
     let base = slugify(slug.unwrap_or(name));
     let mut slug = base.clone();
     for n in 2.. {
@@ -255,12 +255,7 @@ pub async fn insert_organization(tx: &mut Tx, name: &str, slug: Option<&str>) ->
 }
 
 /// Finds a user of the organization by email (ci) or creates it.
-pub async fn upsert_user(
-    tx: &mut Tx,
-    org_id: Id,
-    email: &str,
-    name: Option<&str>,
-) -> ApiResult<Id> {
+pub async fn upsert_user(tx: &mut Tx, org_id: Id, email: &str, name: Option<&str>) -> DbResult<Id> {
     let email = email.trim();
     let key = ci_key(email);
     let existing: Option<(Id, Option<String>)> = tx

@@ -13,7 +13,7 @@ use sqlx::FromRow;
 
 use super::procedures::insert_procedure;
 use super::{ci_key, Db, Dialect, Id, Sql, Ts};
-use crate::error::{ApiError, ApiResult};
+use crate::db::error::{DbResult, StoreError};
 
 /// An upload's stored file.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ struct NamedProcedure {
 
 impl Db {
     /// The organization's procedure with this id or (case-insensitive) identifier.
-    pub async fn procedure_by_ref(&self, org_id: Id, reference: &str) -> ApiResult<Option<Id>> {
+    pub async fn procedure_by_ref(&self, org_id: Id, reference: &str) -> DbResult<Option<Id>> {
         let reference = reference.trim();
         let mut q = Sql::new("SELECT id FROM procedures WHERE org_id = ");
         q.push_bind(org_id);
@@ -84,7 +84,7 @@ impl Db {
         org_id: Id,
         name: &str,
         creator: Option<Id>,
-    ) -> ApiResult<Option<Id>> {
+    ) -> DbResult<Option<Id>> {
         let key = ci_key(name);
         let mut tx = self.begin().await?;
         // DIALECT: SQLite's writer transaction (BEGIN IMMEDIATE) is exclusive already.
@@ -114,7 +114,7 @@ impl Db {
             [id] => return Ok(Some(*id)),
             [] => {}
             _ => {
-                return Err(ApiError::bad_request(format!(
+                return Err(StoreError::rejected(format!(
                     "{} procedures are named `{name}`: give procedure_id to choose one",
                     found.len()
                 )))
@@ -131,7 +131,7 @@ impl Db {
     /// The stored bytes of the organization's upload `id`. 404 for an unknown upload (or
     /// another organization's), 400 when no bytes were uploaded yet or the file is larger
     /// than `max_size` bytes.
-    pub async fn upload_file(&self, org_id: Id, id: Id, max_size: u64) -> ApiResult<UploadFile> {
+    pub async fn upload_file(&self, org_id: Id, id: Id, max_size: u64) -> DbResult<UploadFile> {
         let row: UploadRow = self
             .read()
             .fetch_optional(
@@ -143,20 +143,20 @@ impl Db {
                 .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("Upload {id} not found")))?;
+            .ok_or_else(|| StoreError::not_found(format!("Upload {id} not found")))?;
         let (Some(blob_id), Some(size), Some(sha256)) = (row.blob_id, row.size, row.sha256) else {
-            return Err(ApiError::bad_request(format!(
+            return Err(StoreError::rejected(format!(
                 "Upload {id} has no file yet: PUT its bytes to the upload URL first"
             )));
         };
         if size as u64 > max_size {
-            return Err(ApiError::bad_request(format!(
+            return Err(StoreError::rejected(format!(
                 "Upload {id} is {size} bytes: files to import may be at most {max_size} bytes"
             )));
         }
         let mut bytes = Vec::with_capacity(size as usize);
         let mut chunks = std::pin::pin!(self.blob_bytes(blob_id, 0, size as u64));
-        while let Some(chunk) = chunks.try_next().await.map_err(ApiError::internal)? {
+        while let Some(chunk) = chunks.try_next().await.map_err(StoreError::other)? {
             bytes.extend_from_slice(&chunk);
         }
         Ok(UploadFile {
@@ -167,7 +167,7 @@ impl Db {
     }
 
     /// The run that a report with this content was imported into, if any (the oldest).
-    pub async fn run_of_report(&self, org_id: Id, sha256: &str) -> ApiResult<Option<Id>> {
+    pub async fn run_of_report(&self, org_id: Id, sha256: &str) -> DbResult<Option<Id>> {
         Ok(self
             .read()
             .fetch_optional::<(Id,)>(
@@ -185,7 +185,7 @@ impl Db {
 
     /// Reserves the upload as the report of a run about to be created (see the module
     /// doc). Only an upload linked to nothing can be claimed.
-    pub async fn claim_report(&self, org_id: Id, id: Id) -> ApiResult<ReportClaim> {
+    pub async fn claim_report(&self, org_id: Id, id: Id) -> DbResult<ReportClaim> {
         let mut tx = self.begin().await?;
         let claimed = tx
             .execute(
@@ -210,7 +210,7 @@ impl Db {
                     .bind(id),
                 )
                 .await?
-                .ok_or_else(|| ApiError::not_found(format!("Upload {id} not found")))?;
+                .ok_or_else(|| StoreError::not_found(format!("Upload {id} not found")))?;
             if row.is_report {
                 ReportClaim::AlreadyReport(row.run_id)
             } else {
@@ -222,7 +222,7 @@ impl Db {
     }
 
     /// Gives up a claim whose run could not be created.
-    pub async fn release_report(&self, org_id: Id, id: Id) -> ApiResult<()> {
+    pub async fn release_report(&self, org_id: Id, id: Id) -> DbResult<()> {
         let mut tx = self.begin().await?;
         tx.execute(
             Sql::new(
@@ -238,7 +238,7 @@ impl Db {
 
     /// Names the part `number` `name`, unless it already has a name of its own (a part
     /// created implicitly is named after its number).
-    pub async fn name_unnamed_part(&self, org_id: Id, number: &str, name: &str) -> ApiResult<()> {
+    pub async fn name_unnamed_part(&self, org_id: Id, number: &str, name: &str) -> DbResult<()> {
         let mut tx = self.begin().await?;
         tx.execute(
             Sql::new(

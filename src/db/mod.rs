@@ -7,7 +7,7 @@
 //! pool instead of failing with "database is locked") and a pool of readers. Write
 //! transactions start with `BEGIN IMMEDIATE`.
 
-pub mod types;
+pub mod error;
 
 pub mod attachments;
 pub mod batches;
@@ -39,9 +39,10 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, FromRow, PgPool, Postgres, Sqlite, SqlitePool};
 use uuid::Uuid;
 
-pub use types::{ci_key, Id, Ts};
+use crate::values::{Page, SortOrder};
 
-use crate::error::{ApiError, ApiResult};
+pub use crate::types::{ci_key, Id, Ts};
+pub use error::{retry, retry_write, DbResult, StoreError, WRITE_ATTEMPTS};
 
 /// A typed SQL argument. Nulls carry their type: Postgres needs it to bind them.
 #[derive(Debug, Clone)]
@@ -84,6 +85,10 @@ arg_from!(Vec<u8>, Bytes, |v| v);
 
 /// SQL text and its arguments. Either write `$1..$n` in the text and `bind` in order, or
 /// build dynamically with `push` / `push_bind` (which numbers placeholders itself).
+///
+/// Text only ever comes from `&'static str`: string literals and constants of the
+/// program. Anything a request carries is a bound argument, so no caller can splice user
+/// text into a statement, whatever it builds.
 #[derive(Debug, Clone)]
 pub struct Sql {
     text: String,
@@ -91,9 +96,9 @@ pub struct Sql {
 }
 
 impl Sql {
-    pub fn new(text: impl Into<String>) -> Sql {
+    pub fn new(text: &'static str) -> Sql {
         Sql {
-            text: text.into(),
+            text: text.to_string(),
             args: Vec::new(),
         }
     }
@@ -103,7 +108,14 @@ impl Sql {
         self
     }
 
-    pub fn push(&mut self, text: &str) -> &mut Sql {
+    /// `push` by value, for statements assembled from constant fragments in one
+    /// expression: `Sql::new(SELECT_RUN).then(" WHERE r.id = $1").bind(id)`.
+    pub fn then(mut self, text: &'static str) -> Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    pub fn push(&mut self, text: &'static str) -> &mut Sql {
         self.text.push_str(text);
         self
     }
@@ -129,8 +141,79 @@ impl Sql {
         self
     }
 
+    /// ` AND column IN (…)` for an id filter: nothing for `None` (no filter), a condition
+    /// matching nothing for `Some([])` (every id given was unknown or malformed), and an
+    /// equality for one id, which lets an index on `(column, started_at, id)` return the
+    /// rows already in start order.
+    pub fn and_id_in(&mut self, column: &'static str, ids: &Option<Vec<Id>>) -> &mut Sql {
+        match ids.as_deref() {
+            None => self,
+            Some([]) => self.push(" AND 1 = 0"),
+            Some([id]) => self.push(" AND ").push(column).push(" = ").push_bind(*id),
+            Some(ids) => self
+                .push(" AND ")
+                .push(column)
+                .push(" IN ")
+                .push_tuple(ids.iter().copied()),
+        }
+    }
+
+    /// ` AND column IN (…)` for a list of exact values; an empty list is no filter.
+    pub fn and_text_in(&mut self, column: &'static str, values: &[String]) -> &mut Sql {
+        if !values.is_empty() {
+            self.push(" AND ")
+                .push(column)
+                .push(" IN ")
+                .push_tuple(values.iter().map(String::as_str));
+        }
+        self
+    }
+
+    /// ` AND column IN (…)` for natural keys compared case-insensitively (`column` holds
+    /// `ci_key` values); an empty list is no filter.
+    pub fn and_key_in(&mut self, column: &'static str, values: &[String]) -> &mut Sql {
+        if !values.is_empty() {
+            self.push(" AND ")
+                .push(column)
+                .push(" IN ")
+                .push_tuple(values.iter().map(|v| ci_key(v)));
+        }
+        self
+    }
+
+    /// ` ORDER BY key dir, tiebreak dir LIMIT … OFFSET …` for one page of a list (one row
+    /// more than the page, for `paginate`).
+    pub fn order_and_page(
+        &mut self,
+        dialect: Dialect,
+        key: SortKey,
+        tiebreak: &'static str,
+        order: SortOrder,
+        page: Page,
+    ) -> &mut Sql {
+        let dir = order.sql();
+        self.push(" ORDER BY ").push(key.expr);
+        if key.text {
+            self.push(dialect.code_point_order());
+        }
+        self.push(" ").push(dir);
+        if key.nulls_oldest {
+            // Rows without a value sort as the oldest: first ascending, last descending,
+            // so the two directions stay exact mirrors.
+            self.push(match order {
+                SortOrder::Asc => " NULLS FIRST",
+                SortOrder::Desc => " NULLS LAST",
+            });
+        }
+        self.push(", ").push(tiebreak).push(" ").push(dir);
+        self.push(" LIMIT ")
+            .push_bind(page.fetch_limit())
+            .push(" OFFSET ")
+            .push_bind(page.offset)
+    }
+
     /// The same statement with `prefix` in front (e.g. `EXPLAIN QUERY PLAN `).
-    pub fn prefixed(mut self, prefix: &str) -> Sql {
+    pub fn prefixed(mut self, prefix: &'static str) -> Sql {
         self.text.insert_str(0, prefix);
         self
     }
@@ -143,11 +226,10 @@ impl Sql {
         self.args.len()
     }
 
-    fn sqlite_args(self) -> (String, SqliteArguments<'static>) {
+    fn sqlite_args(self) -> DbResult<(String, SqliteArguments<'static>)> {
         let mut out = SqliteArguments::default();
         for a in self.args {
-            // Adding an owned value to SQLite arguments cannot fail.
-            let _ = match a {
+            match a {
                 Arg::Text(v) => out.add(v),
                 Arg::Int(v) => out.add(v),
                 Arg::Float(v) => out.add(v),
@@ -156,15 +238,16 @@ impl Sql {
                 Arg::Ts(v) => out.add(v.map(|t| t.to_db_text())),
                 Arg::Json(v) => out.add(v.map(|j| j.to_string())),
                 Arg::Bytes(v) => out.add(v),
-            };
+            }
+            .map_err(StoreError::Other)?;
         }
-        (self.text, out)
+        Ok((self.text, out))
     }
 
-    fn pg_args(self) -> (String, PgArguments) {
+    fn pg_args(self) -> DbResult<(String, PgArguments)> {
         let mut out = PgArguments::default();
         for a in self.args {
-            let _ = match a {
+            match a {
                 Arg::Text(v) => out.add(v),
                 Arg::Int(v) => out.add(v),
                 Arg::Float(v) => out.add(v),
@@ -173,9 +256,44 @@ impl Sql {
                 Arg::Ts(v) => out.add(v.map(|t| t.0)),
                 Arg::Json(v) => out.add(v.map(sqlx::types::Json)),
                 Arg::Bytes(v) => out.add(v),
-            };
+            }
+            .map_err(StoreError::Other)?;
         }
-        (self.text, out)
+        Ok((self.text, out))
+    }
+}
+
+/// The sort key of a list: an expression, whether it is text (compared by code point on
+/// both backends), and whether rows without a value sort as the oldest.
+#[derive(Debug, Clone, Copy)]
+pub struct SortKey {
+    pub expr: &'static str,
+    pub text: bool,
+    pub nulls_oldest: bool,
+}
+
+impl SortKey {
+    pub const fn plain(expr: &'static str) -> SortKey {
+        SortKey {
+            expr,
+            text: false,
+            nulls_oldest: false,
+        }
+    }
+
+    pub const fn text(expr: &'static str) -> SortKey {
+        SortKey {
+            expr,
+            text: true,
+            nulls_oldest: false,
+        }
+    }
+
+    pub const fn nulls_oldest(self) -> SortKey {
+        SortKey {
+            nulls_oldest: true,
+            ..self
+        }
     }
 }
 
@@ -189,6 +307,29 @@ impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, 
 pub enum Dialect {
     Sqlite,
     Postgres,
+}
+
+impl Dialect {
+    /// ` FOR UPDATE` where the backend has row locks, for a write transaction that reads
+    /// a row it is about to change: Postgres locks it so concurrent writers queue;
+    /// SQLite's write transactions are already exclusive (`BEGIN IMMEDIATE`).
+    /// What follows a text sort key so that both backends order by code point (SQLite's
+    /// BINARY collation compares UTF-8 bytes, which is code point order).
+    pub fn code_point_order(self) -> &'static str {
+        // DIALECT: Postgres would sort by the database's locale collation.
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " COLLATE \"C\"",
+        }
+    }
+
+    pub fn row_lock(self) -> &'static str {
+        // DIALECT: SQLite has no row locks.
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
 }
 
 /// The database: a pool per backend.
@@ -224,22 +365,22 @@ macro_rules! dispatch {
     ($exec:expr, $sql:expr, |$t:ident, $a:ident| $q:expr, |$query:ident, $e:ident| $run:expr) => {
         match $exec {
             Exec::SqlitePool($e) => {
-                let ($t, $a) = $sql.sqlite_args();
+                let ($t, $a) = $sql.sqlite_args()?;
                 let $query = $q;
                 $run
             }
             Exec::SqliteConn($e) => {
-                let ($t, $a) = $sql.sqlite_args();
+                let ($t, $a) = $sql.sqlite_args()?;
                 let $query = $q;
                 $run
             }
             Exec::PgPool($e) => {
-                let ($t, $a) = $sql.pg_args();
+                let ($t, $a) = $sql.pg_args()?;
                 let $query = $q;
                 $run
             }
             Exec::PgConn($e) => {
-                let ($t, $a) = $sql.pg_args();
+                let ($t, $a) = $sql.pg_args()?;
                 let $query = $q;
                 $run
             }
@@ -248,7 +389,7 @@ macro_rules! dispatch {
 }
 
 impl Exec<'_> {
-    async fn fetch_all<T: Row>(self, sql: Sql) -> ApiResult<Vec<T>> {
+    async fn fetch_all<T: Row>(self, sql: Sql) -> DbResult<Vec<T>> {
         Ok(dispatch!(
             self,
             sql,
@@ -257,7 +398,7 @@ impl Exec<'_> {
         ))
     }
 
-    async fn fetch_optional<T: Row>(self, sql: Sql) -> ApiResult<Option<T>> {
+    async fn fetch_optional<T: Row>(self, sql: Sql) -> DbResult<Option<T>> {
         Ok(dispatch!(
             self,
             sql,
@@ -266,7 +407,7 @@ impl Exec<'_> {
         ))
     }
 
-    async fn execute(self, sql: Sql) -> ApiResult<u64> {
+    async fn execute(self, sql: Sql) -> DbResult<u64> {
         Ok(dispatch!(
             self,
             sql,
@@ -279,24 +420,24 @@ impl Exec<'_> {
 /// The query methods shared by `Db` (autocommit) and `Tx`.
 macro_rules! query_methods {
     () => {
-        pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> ApiResult<Vec<T>> {
+        pub async fn fetch_all<T: Row>(&mut self, sql: Sql) -> DbResult<Vec<T>> {
             self.exec().fetch_all(sql).await
         }
 
-        pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> ApiResult<Option<T>> {
+        pub async fn fetch_optional<T: Row>(&mut self, sql: Sql) -> DbResult<Option<T>> {
             self.exec().fetch_optional(sql).await
         }
 
         /// Like `fetch_optional`, but a missing row is an internal error.
-        pub async fn fetch_one<T: Row>(&mut self, sql: Sql) -> ApiResult<T> {
+        pub async fn fetch_one<T: Row>(&mut self, sql: Sql) -> DbResult<T> {
             self.exec()
                 .fetch_optional(sql)
                 .await?
-                .ok_or_else(|| ApiError::internal("expected a row"))
+                .ok_or_else(|| StoreError::other("expected a row"))
         }
 
         /// Runs a statement; returns the number of rows it changed.
-        pub async fn execute(&mut self, sql: Sql) -> ApiResult<u64> {
+        pub async fn execute(&mut self, sql: Sql) -> DbResult<u64> {
             self.exec().execute(sql).await
         }
     };
@@ -319,7 +460,7 @@ impl Tx {
         }
     }
 
-    pub async fn commit(self) -> ApiResult<()> {
+    pub async fn commit(self) -> DbResult<()> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
@@ -340,27 +481,6 @@ impl Reader<'_> {
     }
 
     query_methods!();
-}
-
-/// How many attempts a write transaction gets when the database reports a transient
-/// conflict (Postgres deadlock / serialization failure).
-pub const WRITE_ATTEMPTS: usize = 5;
-
-/// Runs `attempt` (one whole write transaction) again when the database reports a
-/// transient conflict: Postgres aborts one of two deadlocked transactions (e.g. a delete
-/// cascading through rows a concurrent run create is locking) and expects a retry.
-pub async fn retry_write<T, F, Fut>(mut attempt: F) -> ApiResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<T>>,
-{
-    let mut n = 1;
-    loop {
-        match attempt().await {
-            Err(e) if n < WRITE_ATTEMPTS && e.is_retryable() => n += 1,
-            result => return result,
-        }
-    }
 }
 
 impl Db {
@@ -440,7 +560,7 @@ impl Db {
         Ok(db)
     }
 
-    async fn migrate(&self) -> ApiResult<()> {
+    async fn migrate(&self) -> DbResult<()> {
         match self {
             Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
@@ -461,7 +581,7 @@ impl Db {
     }
 
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE` on the writer connection).
-    pub async fn begin(&self) -> ApiResult<Tx> {
+    pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
             Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
@@ -479,7 +599,7 @@ impl Db {
 
     /// Checks the database for corruption (SQLite `PRAGMA integrity_check`; Postgres has
     /// no equivalent and reports reachability).
-    pub async fn integrity_check(&self) -> ApiResult<String> {
+    pub async fn integrity_check(&self) -> DbResult<String> {
         match self {
             // DIALECT: SQLite only.
             Db::Sqlite { read, .. } => {

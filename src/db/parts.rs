@@ -5,16 +5,15 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
-use super::common::{creator_columns, creator_joins, Creator};
+use super::common::{creator_joins, CreatedBy, CreatorRow, CREATOR_COLUMNS};
 use super::metadata::{self as meta_sql, MetaTable};
 use super::revisions::{delete_images, insert_revision};
-use super::{ci_key, Db, Dialect, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
-use crate::metadata::{self, Condition, Metadata};
+use super::{ci_key, Db, Id, SortKey, Sql, Ts, Tx};
+use crate::db::error::{DbResult, StoreError};
+use crate::metadata::{Condition, Metadata};
 use crate::values::{contains_pattern, Page, SortOrder};
 
 /// Who creates a row: `(created_by_user_id, created_by_station_id)`.
-pub type CreatedBy = (Option<Id>, Option<Id>);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PartRow {
@@ -25,7 +24,7 @@ pub struct PartRow {
     pub updated_at: Ts,
     pub metadata: Option<Json<Value>>,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
 }
 
 /// A revision as part reads list it.
@@ -88,23 +87,11 @@ pub struct DeletedPart {
     pub revision_ids: Vec<Id>,
 }
 
-fn select_part() -> String {
-    format!(
-        "SELECT p.id, p.number, p.name, p.created_at, p.updated_at, p.metadata, {}
-         FROM parts p {}",
-        creator_columns(),
-        creator_joins("p")
-    )
-}
-
-/// `expr` as a sort key that orders identically on both backends (code point order of
-/// the text).
-pub fn text_sort(dialect: Dialect, expr: &str) -> String {
-    match dialect {
-        Dialect::Sqlite => expr.to_string(),
-        // DIALECT: Postgres would sort by the database's locale collation.
-        Dialect::Postgres => format!("{expr} COLLATE \"C\""),
-    }
+fn select_part() -> Sql {
+    Sql::new("SELECT p.id, p.number, p.name, p.created_at, p.updated_at, p.metadata, ")
+        .then(CREATOR_COLUMNS)
+        .then(" FROM parts p")
+        .then(creator_joins!("p"))
 }
 
 /// "1 unit uses" / "3 units use".
@@ -118,7 +105,7 @@ pub fn count_phrase(n: i64, one: &str, many: &str) -> String {
 
 impl Db {
     /// Creates a part (and its first revision when named). 409 when the number is taken.
-    pub async fn create_part(&self, org_id: Id, by: CreatedBy, new: NewPart) -> ApiResult<Id> {
+    pub async fn create_part(&self, org_id: Id, by: CreatedBy, new: NewPart) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let id = Id::new();
         let now = Ts::now();
@@ -136,8 +123,8 @@ impl Db {
                 .bind(ci_key(&new.number))
                 .bind(&new.name)
                 .bind(new.metadata)
-                .bind(by.0)
-                .bind(by.1)
+                .bind(by.user_id)
+                .bind(by.station_id)
                 .bind(now),
             )
             .await?;
@@ -152,16 +139,14 @@ impl Db {
     }
 
     /// A part by number (ci) with its revisions, oldest first.
-    pub async fn part(&self, org_id: Id, number: &str) -> ApiResult<PartDetail> {
+    pub async fn part(&self, org_id: Id, number: &str) -> DbResult<PartDetail> {
         let mut r = self.read();
         let part: PartRow = r
             .fetch_optional(
-                Sql::new(format!(
-                    "{} WHERE p.org_id = $1 AND p.number_key = $2",
-                    select_part()
-                ))
-                .bind(org_id)
-                .bind(ci_key(number)),
+                select_part()
+                    .then(" WHERE p.org_id = $1 AND p.number_key = $2")
+                    .bind(org_id)
+                    .bind(ci_key(number)),
             )
             .await?
             .ok_or_else(part_not_found)?;
@@ -177,9 +162,9 @@ impl Db {
         sort: PartSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<(Vec<PartRow>, Vec<PartRevisionRow>)> {
+    ) -> DbResult<(Vec<PartRow>, Vec<PartRevisionRow>)> {
         let dialect = self.dialect();
-        let mut q = Sql::new(select_part());
+        let mut q = select_part();
         q.push(" WHERE p.org_id = ").push_bind(org_id);
         if let Some(s) = &filter.search_query {
             let pat = contains_pattern(s);
@@ -210,17 +195,13 @@ impl Db {
                 .push(")");
             }
         }
-        metadata::push_filter(&mut q, dialect, "p.metadata", &filter.metadata);
+        meta_sql::push_filter(&mut q, dialect, "p.metadata", &filter.metadata);
         let key = match sort {
-            PartSort::Name => text_sort(dialect, "lower(p.name)"),
-            PartSort::Number => text_sort(dialect, "p.number_key"),
-            PartSort::CreatedAt => "p.created_at".to_string(),
+            PartSort::Name => SortKey::text("lower(p.name)"),
+            PartSort::Number => SortKey::text("p.number_key"),
+            PartSort::CreatedAt => SortKey::plain("p.created_at"),
         };
-        let dir = order.sql();
-        q.push(&format!(" ORDER BY {key} {dir}, p.id {dir} LIMIT "))
-            .push_bind(page.fetch_limit())
-            .push(" OFFSET ")
-            .push_bind(page.offset);
+        q.order_and_page(dialect, key, "p.id", order, page);
         let mut r = self.read();
         let parts: Vec<PartRow> = r.fetch_all(q).await?;
         let ids: Vec<Id> = parts.iter().map(|p| p.id).collect();
@@ -238,7 +219,7 @@ impl Db {
         org_id: Id,
         number: &str,
         changes: PartChanges,
-    ) -> ApiResult<UpdatedPart> {
+    ) -> DbResult<UpdatedPart> {
         let mut tx = self.begin().await?;
         let id = part_id(&mut tx, org_id, number).await?;
         if let Some(new_number) = &changes.new_number {
@@ -275,7 +256,7 @@ impl Db {
             _ => e,
         })?;
         if let Some(m) = &changes.metadata {
-            meta_sql::patch(&mut tx, MetaTable::Parts, id, m).await?;
+            meta_sql::patch(&mut tx, MetaTable::Parts, id, m, "metadata").await?;
         }
         let updated: UpdatedPart = tx
             .fetch_one(
@@ -288,16 +269,17 @@ impl Db {
 
     /// Deletes a part with its revisions and their images. Refused (409) while units or
     /// runs use any of its revisions: lab records are never deleted implicitly.
-    pub async fn delete_part(&self, org_id: Id, number: &str) -> ApiResult<DeletedPart> {
+    pub async fn delete_part(&self, org_id: Id, number: &str) -> DbResult<DeletedPart> {
         let mut tx = self.begin().await?;
         let id = part_id(&mut tx, org_id, number).await?;
-        let lock = for_update(tx.dialect());
+        let lock = tx.dialect().row_lock();
         let revisions: Vec<(Id, Option<Id>)> = tx
             .fetch_all(
-                Sql::new(format!(
+                Sql::new(
                     "SELECT id, image_attachment_id FROM revisions WHERE part_id = $1
-                     ORDER BY created_at, id{lock}"
-                ))
+                     ORDER BY created_at, id",
+                )
+                .then(lock)
                 .bind(id),
             )
             .await?;
@@ -311,7 +293,7 @@ impl Db {
             )
             .await?;
         if units > 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "Part {number} cannot be deleted: {} its revisions",
                 count_phrase(units, "unit uses", "units use")
             )));
@@ -326,7 +308,7 @@ impl Db {
             )
             .await?;
         if runs > 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "Part {number} cannot be deleted: {} its revisions",
                 count_phrase(runs, "run references", "runs reference")
             )));
@@ -343,26 +325,15 @@ impl Db {
     }
 }
 
-/// ` FOR UPDATE` where the backend has row locks: a write transaction that checks a
-/// row's references before changing it keeps concurrent inserts from adding new ones.
-pub fn for_update(dialect: Dialect) -> &'static str {
-    match dialect {
-        // DIALECT: SQLite write transactions are exclusive (BEGIN IMMEDIATE) already.
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    }
-}
-
 /// The id of the organization's part numbered `number` (ci), locked for the rest of the
 /// transaction; 404 otherwise.
-pub async fn part_id(tx: &mut Tx, org_id: Id, number: &str) -> ApiResult<Id> {
-    let lock = for_update(tx.dialect());
+pub async fn part_id(tx: &mut Tx, org_id: Id, number: &str) -> DbResult<Id> {
+    let lock = tx.dialect().row_lock();
     tx.fetch_optional::<(Id,)>(
-        Sql::new(format!(
-            "SELECT id FROM parts WHERE org_id = $1 AND number_key = $2{lock}"
-        ))
-        .bind(org_id)
-        .bind(ci_key(number)),
+        Sql::new("SELECT id FROM parts WHERE org_id = $1 AND number_key = $2")
+            .then(lock)
+            .bind(org_id)
+            .bind(ci_key(number)),
     )
     .await?
     .map(|r| r.0)
@@ -376,10 +347,10 @@ fn revisions_of_sql(part_ids: &[Id]) -> Sql {
     q
 }
 
-pub fn part_not_found() -> ApiError {
-    ApiError::not_found("Part not found")
+pub fn part_not_found() -> StoreError {
+    StoreError::not_found("Part not found")
 }
 
-fn part_exists(number: &str) -> ApiError {
-    ApiError::conflict(format!("Part with number {number} already exists"))
+fn part_exists(number: &str) -> StoreError {
+    StoreError::conflict(format!("Part with number {number} already exists"))
 }

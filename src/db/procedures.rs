@@ -4,7 +4,7 @@ use rand::Rng;
 use sqlx::FromRow;
 
 use super::{Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::db::error::{DbResult, StoreError};
 use crate::values::{contains_pattern, Page};
 
 #[derive(Debug, Clone, FromRow)]
@@ -63,25 +63,24 @@ impl Db {
         org_id: Id,
         user_id: Option<Id>,
         name: &str,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let id = insert_procedure(&mut tx, org_id, None, user_id, name).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    pub async fn procedure(&self, org_id: Id, id: Id) -> ApiResult<ProcedureDetail> {
+    pub async fn procedure(&self, org_id: Id, id: Id) -> DbResult<ProcedureDetail> {
         let mut r = self.read();
         let procedure: ProcedureRow = r
             .fetch_optional(
-                Sql::new(format!(
-                    "{SELECT_PROCEDURE} WHERE p.org_id = $1 AND p.id = $2"
-                ))
-                .bind(org_id)
-                .bind(id),
+                Sql::new(SELECT_PROCEDURE)
+                    .then(" WHERE p.org_id = $1 AND p.id = $2")
+                    .bind(org_id)
+                    .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Procedure not found"))?;
+            .ok_or_else(|| StoreError::not_found("Procedure not found"))?;
         let (runs_count,): (i64,) = r
             .fetch_one(Sql::new("SELECT COUNT(*) FROM runs WHERE procedure_id = $1").bind(id))
             .await?;
@@ -113,7 +112,7 @@ impl Db {
         org_id: Id,
         filter: &ProcedureFilter,
         page: Page,
-    ) -> ApiResult<(Vec<ProcedureRow>, Vec<RecentRunRow>)> {
+    ) -> DbResult<(Vec<ProcedureRow>, Vec<RecentRunRow>)> {
         let mut q = Sql::new(SELECT_PROCEDURE);
         q.push(" WHERE p.org_id = ").push_bind(org_id);
         if let Some(s) = &filter.search_query {
@@ -142,7 +141,7 @@ impl Db {
         Ok((rows, runs))
     }
 
-    pub async fn rename_procedure(&self, org_id: Id, id: Id, name: &str) -> ApiResult<()> {
+    pub async fn rename_procedure(&self, org_id: Id, id: Id, name: &str) -> DbResult<()> {
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
@@ -153,14 +152,14 @@ impl Db {
             )
             .await?;
         if n == 0 {
-            return Err(ApiError::not_found("Procedure not found"));
+            return Err(StoreError::not_found("Procedure not found"));
         }
         tx.commit().await
     }
 
     /// Deletes the procedure with its versions, runs (and their content, attachments
     /// and files) and station links. Units, parts and batches stay.
-    pub async fn delete_procedure(&self, org_id: Id, id: Id) -> ApiResult<()> {
+    pub async fn delete_procedure(&self, org_id: Id, id: Id) -> DbResult<()> {
         let mut tx = self.begin().await?;
         // Versions are referenced by runs; remove the runs first so the version rows
         // can go with the procedure.
@@ -178,13 +177,13 @@ impl Db {
             )
             .await?;
         if n == 0 {
-            return Err(ApiError::not_found("Procedure not found"));
+            return Err(StoreError::not_found("Procedure not found"));
         }
         tx.commit().await
     }
 
     /// True when the procedure exists in the organization.
-    pub async fn procedure_exists(&self, org_id: Id, id: Id) -> ApiResult<bool> {
+    pub async fn procedure_exists(&self, org_id: Id, id: Id) -> DbResult<bool> {
         Ok(self
             .read()
             .fetch_optional::<(Id,)>(
@@ -214,8 +213,8 @@ fn recent_runs_sql(procedure_ids: &[Id], limit: i64) -> Sql {
         .push_bind(*id)
         .push(" ORDER BY r.started_at DESC, r.id DESC LIMIT ")
         .push_bind(limit)
+        // Each branch is its own scope: the alias may repeat.
         .push(") recent");
-        q.push(&i.to_string());
     }
     q
 }
@@ -228,7 +227,7 @@ pub async fn insert_procedure(
     id: Option<Id>,
     user_id: Option<Id>,
     name: &str,
-) -> ApiResult<Id> {
+) -> DbResult<Id> {
     let id = id.unwrap_or_else(Id::new);
     let identifier = loop {
         let candidate = new_identifier();
@@ -272,7 +271,7 @@ fn new_identifier() -> String {
 }
 
 /// Checks, inside a transaction, that the procedure exists in the organization (404).
-pub async fn require_procedure(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+pub async fn require_procedure(tx: &mut Tx, org_id: Id, id: Id) -> DbResult<()> {
     tx.fetch_optional::<(Id,)>(
         Sql::new("SELECT id FROM procedures WHERE org_id = $1 AND id = $2")
             .bind(org_id)
@@ -280,5 +279,5 @@ pub async fn require_procedure(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()>
     )
     .await?
     .map(|_| ())
-    .ok_or_else(|| ApiError::not_found("Procedure not found"))
+    .ok_or_else(|| StoreError::not_found("Procedure not found"))
 }

@@ -6,11 +6,11 @@ use sqlx::types::Json;
 use sqlx::FromRow;
 
 use super::attachments::mark_linked;
-use super::common::{creator_columns, creator_joins, Creator};
+use super::common::{creator_joins, CreatedBy, CreatorRow, CREATOR_COLUMNS};
 use super::metadata::{self as meta_sql, MetaTable};
-use super::parts::{count_phrase, for_update, part_id, CreatedBy};
+use super::parts::{count_phrase, part_id};
 use super::{ci_key, Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::db::error::{DbResult, StoreError};
 use crate::metadata::Metadata;
 
 #[derive(Debug, Clone, FromRow)]
@@ -24,7 +24,7 @@ pub struct RevisionRow {
     pub part_number: String,
     pub part_name: String,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -62,7 +62,7 @@ impl Db {
         number: &str,
         metadata: Option<Value>,
         by: CreatedBy,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let part = part_id(&mut tx, org_id, part_number).await?;
         let id =
@@ -77,18 +77,24 @@ impl Db {
         org_id: Id,
         part_number: &str,
         number: &str,
-    ) -> ApiResult<RevisionDetail> {
+    ) -> DbResult<RevisionDetail> {
         let mut r = self.read();
         let revision: RevisionRow = r
             .fetch_optional(
-                Sql::new(format!(
+                Sql::new(
                     "SELECT rv.id, rv.number, rv.created_at, rv.metadata, rv.image_attachment_id,
-                        p.id AS part_id, p.number AS part_number, p.name AS part_name, {}
-                     FROM revisions rv JOIN parts p ON p.id = rv.part_id {}
+                        p.id AS part_id, p.number AS part_number, p.name AS part_name, ",
+                )
+                .then(CREATOR_COLUMNS)
+                .then(
+                    "
+                     FROM revisions rv JOIN parts p ON p.id = rv.part_id ",
+                )
+                .then(creator_joins!("rv"))
+                .then(
+                    "
                      WHERE p.org_id = $1 AND p.number_key = $2 AND rv.number_key = $3",
-                    creator_columns(),
-                    creator_joins("rv")
-                ))
+                )
                 .bind(org_id)
                 .bind(ci_key(part_number))
                 .bind(ci_key(number)),
@@ -114,7 +120,7 @@ impl Db {
         part_number: &str,
         number: &str,
         changes: RevisionChanges,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let (id, part, old_image) = find_revision(&mut tx, org_id, part_number, number).await?;
         if let Some(new_number) = &changes.number {
@@ -167,7 +173,7 @@ impl Db {
             }
         }
         if let Some(m) = &changes.metadata {
-            meta_sql::patch(&mut tx, MetaTable::Revisions, id, m).await?;
+            meta_sql::patch(&mut tx, MetaTable::Revisions, id, m, "metadata").await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -179,14 +185,14 @@ impl Db {
         org_id: Id,
         part_number: &str,
         number: &str,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let (id, _, image) = find_revision(&mut tx, org_id, part_number, number).await?;
         let (units,): (i64,) = tx
             .fetch_one(Sql::new("SELECT COUNT(*) FROM units WHERE revision_id = $1").bind(id))
             .await?;
         if units > 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "Revision {number} of part {part_number} cannot be deleted: {} it",
                 count_phrase(units, "unit uses", "units use")
             )));
@@ -195,7 +201,7 @@ impl Db {
             .fetch_one(Sql::new("SELECT COUNT(*) FROM runs WHERE revision_id = $1").bind(id))
             .await?;
         if runs > 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "Revision {number} of part {part_number} cannot be deleted: {} it",
                 count_phrase(runs, "run references", "runs reference")
             )));
@@ -219,7 +225,7 @@ pub async fn insert_revision(
     number: &str,
     metadata: Option<Value>,
     by: CreatedBy,
-) -> ApiResult<Id> {
+) -> DbResult<Id> {
     let id = Id::new();
     let n = tx
         .execute(
@@ -235,8 +241,8 @@ pub async fn insert_revision(
             .bind(number)
             .bind(ci_key(number))
             .bind(metadata)
-            .bind(by.0)
-            .bind(by.1)
+            .bind(by.user_id)
+            .bind(by.station_id)
             .bind(Ts::now()),
         )
         .await?;
@@ -253,14 +259,15 @@ async fn find_revision(
     org_id: Id,
     part_number: &str,
     number: &str,
-) -> ApiResult<(Id, Id, Option<Id>)> {
+) -> DbResult<(Id, Id, Option<Id>)> {
     let part = part_id(tx, org_id, part_number).await?;
-    let lock = for_update(tx.dialect());
+    let lock = tx.dialect().row_lock();
     tx.fetch_optional(
-        Sql::new(format!(
+        Sql::new(
             "SELECT id, part_id, image_attachment_id FROM revisions
-             WHERE part_id = $1 AND number_key = $2{lock}"
-        ))
+             WHERE part_id = $1 AND number_key = $2",
+        )
+        .then(lock)
         .bind(part)
         .bind(ci_key(number)),
     )
@@ -270,7 +277,7 @@ async fn find_revision(
 
 /// Deletes image uploads no longer used: not linked to a run or unit and not the image
 /// of any revision or station. Blobs and chunks go with them (FK cascade).
-pub async fn delete_images(tx: &mut Tx, ids: &[Id]) -> ApiResult<()> {
+pub async fn delete_images(tx: &mut Tx, ids: &[Id]) -> DbResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -284,14 +291,14 @@ pub async fn delete_images(tx: &mut Tx, ids: &[Id]) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn revision_not_found(part_number: &str, number: &str) -> ApiError {
-    ApiError::not_found(format!(
+pub fn revision_not_found(part_number: &str, number: &str) -> StoreError {
+    StoreError::not_found(format!(
         "Revision {number} not found for part {part_number}"
     ))
 }
 
-fn revision_exists(number: &str, part_number: &str) -> ApiError {
-    ApiError::conflict(format!(
+fn revision_exists(number: &str, part_number: &str) -> StoreError {
+    StoreError::conflict(format!(
         "Revision {number} already exists for part {part_number}"
     ))
 }

@@ -9,8 +9,8 @@ use super::identity::{insert_api_key, insert_organization, upsert_user};
 use super::procedures::insert_procedure;
 use super::{Db, Id, Sql, Ts, Tx};
 use crate::apikey::MIN_KEY_LEN;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Principal;
+use crate::caller::Principal;
+use crate::db::error::{DbResult, StoreError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,12 +131,9 @@ impl Db {
                 apply_organization(&mut tx, org, &mut report).await?;
             }
             tx.commit().await?;
-            Ok::<_, ApiError>(report)
+            Ok::<_, StoreError>(report)
         };
-        run.await.map_err(|e| match e.status.as_u16() {
-            500 => format!("seeding failed: {e}"),
-            _ => format!("seeding failed: {}", e.message),
-        })
+        run.await.map_err(|e| format!("seeding failed: {e}"))
     }
 }
 
@@ -144,7 +141,7 @@ async fn apply_organization(
     tx: &mut Tx,
     org: &SeedOrganization,
     report: &mut SeedReport,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     let name = org.name.trim();
     let existing: Option<(Id,)> = match &org.slug {
         Some(slug) => {
@@ -237,9 +234,14 @@ async fn apply_organization(
     Ok(())
 }
 
-async fn count(tx: &mut Tx, table: &str, org_id: Id) -> ApiResult<i64> {
+async fn count(tx: &mut Tx, table: &'static str, org_id: Id) -> DbResult<i64> {
     let (n,): (i64,) = tx
-        .fetch_one(Sql::new(format!("SELECT COUNT(*) FROM {table} WHERE org_id = $1")).bind(org_id))
+        .fetch_one(
+            Sql::new("SELECT COUNT(*) FROM ")
+                .then(table)
+                .then(" WHERE org_id = $1")
+                .bind(org_id),
+        )
         .await?;
     Ok(n)
 }
@@ -248,18 +250,23 @@ async fn count(tx: &mut Tx, table: &str, org_id: Id) -> ApiResult<i64> {
 /// organization is an error), else by exact name.
 async fn find_named(
     tx: &mut Tx,
-    table: &str,
+    table: &'static str,
     org_id: Id,
     id: Option<Id>,
     name: &str,
-) -> ApiResult<Option<Id>> {
+) -> DbResult<Option<Id>> {
     if let Some(id) = id {
         let row: Option<(Id,)> = tx
-            .fetch_optional(Sql::new(format!("SELECT org_id FROM {table} WHERE id = $1")).bind(id))
+            .fetch_optional(
+                Sql::new("SELECT org_id FROM ")
+                    .then(table)
+                    .then(" WHERE id = $1")
+                    .bind(id),
+            )
             .await?;
         return match row {
             Some((owner,)) if owner == org_id => Ok(Some(id)),
-            Some(_) => Err(ApiError::conflict(format!(
+            Some(_) => Err(StoreError::conflict(format!(
                 "{table} id {id} already belongs to another organization"
             ))),
             None => Ok(None),
@@ -272,11 +279,13 @@ async fn find_named(
     };
     let row: Option<(Id,)> = tx
         .fetch_optional(
-            Sql::new(format!(
-                "SELECT id FROM {table} WHERE org_id = $1 AND name = $2{archived} ORDER BY created_at, id LIMIT 1"
-            ))
-            .bind(org_id)
-            .bind(name),
+            Sql::new("SELECT id FROM ")
+                .then(table)
+                .then(" WHERE org_id = $1 AND name = $2")
+                .then(archived)
+                .then(" ORDER BY created_at, id LIMIT 1")
+                .bind(org_id)
+                .bind(name),
         )
         .await?;
     Ok(row.map(|r| r.0))
@@ -285,12 +294,12 @@ async fn find_named(
 /// A team or station by id or name, inserted when missing.
 async fn find_or_insert_named(
     tx: &mut Tx,
-    table: &str,
+    table: &'static str,
     org_id: Id,
     id: Option<Id>,
     name: &str,
     team_id: Option<Id>,
-) -> ApiResult<Id> {
+) -> DbResult<Id> {
     if let Some(found) = find_named(tx, table, org_id, id, name).await? {
         return Ok(found);
     }
@@ -305,20 +314,25 @@ async fn find_or_insert_named(
         .bind(team_id)
         .bind(Ts::now())
     } else {
-        Sql::new(format!(
-            "INSERT INTO {table} (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)"
-        ))
-        .bind(id)
-        .bind(org_id)
-        .bind(name)
-        .bind(Ts::now())
+        Sql::new("INSERT INTO ")
+            .then(table)
+            .then(" (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(org_id)
+            .bind(name)
+            .bind(Ts::now())
     };
     tx.execute(sql).await?;
     Ok(id)
 }
 
 /// A reference written in the seed as an id or a name.
-async fn resolve_named(tx: &mut Tx, table: &str, org_id: Id, reference: &str) -> ApiResult<Id> {
+async fn resolve_named(
+    tx: &mut Tx,
+    table: &'static str,
+    org_id: Id,
+    reference: &str,
+) -> DbResult<Id> {
     let reference = reference.trim();
     let by_id = Id::parse(reference);
     let found = find_named(tx, table, org_id, by_id, reference).await?;
@@ -327,9 +341,9 @@ async fn resolve_named(tx: &mut Tx, table: &str, org_id: Id, reference: &str) ->
         (None, Some(_)) => find_named(tx, table, org_id, None, reference)
             .await?
             .ok_or_else(|| {
-                ApiError::not_found(format!("{table}: nothing named or with id {reference:?}"))
+                StoreError::not_found(format!("{table}: nothing named or with id {reference:?}"))
             }),
-        (None, None) => Err(ApiError::not_found(format!(
+        (None, None) => Err(StoreError::not_found(format!(
             "{table}: nothing named or with id {reference:?}"
         ))),
     }

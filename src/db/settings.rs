@@ -3,13 +3,13 @@
 use rand::RngCore;
 
 use super::{Db, Sql};
-use crate::error::ApiResult;
+use crate::db::error::{DbResult, StoreError};
 
 const SIGNING_KEY: &str = "url_signing_key";
 
 /// The secret that signs upload/download URLs: created on first use, then kept, so URLs
 /// handed out before a restart stay valid until they expire.
-pub async fn signing_secret(db: &Db) -> ApiResult<Vec<u8>> {
+pub async fn signing_secret(db: &Db) -> DbResult<Vec<u8>> {
     let mut fresh = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh);
     let mut tx = db.begin().await?;
@@ -23,5 +23,5 @@ pub async fn signing_secret(db: &Db) -> ApiResult<Vec<u8>> {
         .fetch_one(Sql::new("SELECT value FROM settings WHERE key = $1").bind(SIGNING_KEY))
         .await?;
     tx.commit().await?;
-    hex::decode(value).map_err(crate::error::ApiError::internal)
+    hex::decode(value).map_err(StoreError::other)
 }

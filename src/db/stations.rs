@@ -12,8 +12,9 @@ use sqlx::FromRow;
 
 use super::procedures::require_procedure;
 use super::{Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
-use crate::metadata::{self, Condition, Metadata};
+use crate::db::error::{DbResult, StoreError};
+use crate::db::metadata::{self as meta_sql, MetaTable};
+use crate::metadata::{Condition, Metadata};
 use crate::values::{contains_pattern, Page};
 
 #[derive(Debug, Clone, FromRow)]
@@ -99,7 +100,7 @@ const SELECT_STATION: &str = "SELECT s.id, s.name, s.team_id, t.name AS team_nam
 
 impl Db {
     /// Id and name of a live station of the organization.
-    pub async fn station_name(&self, org_id: Id, id: Id) -> ApiResult<(Id, String)> {
+    pub async fn station_name(&self, org_id: Id, id: Id) -> DbResult<(Id, String)> {
         self.read()
             .fetch_optional(
                 Sql::new(
@@ -110,11 +111,11 @@ impl Db {
                 .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Station not found"))
+            .ok_or_else(|| StoreError::not_found("Station not found"))
     }
 
     /// Creates a station, linked to `procedure_id` and in team `team_id` when given.
-    pub async fn create_station(&self, org_id: Id, new: NewStation) -> ApiResult<Id> {
+    pub async fn create_station(&self, org_id: Id, new: NewStation) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         if let Some(p) = new.procedure_id {
             require_procedure(&mut tx, org_id, p).await?;
@@ -132,7 +133,7 @@ impl Db {
             .bind(org_id)
             .bind(&new.name)
             .bind(new.team_id)
-            .bind(new.metadata.map(Value::Object))
+            .bind(meta_sql::stored(new.metadata))
             .bind(Ts::now()),
         )
         .await?;
@@ -149,7 +150,7 @@ impl Db {
         org_id: Id,
         filter: &StationFilter,
         page: Page,
-    ) -> ApiResult<(Vec<StationRow>, Vec<LinkedProcedureRow>)> {
+    ) -> DbResult<(Vec<StationRow>, Vec<LinkedProcedureRow>)> {
         let mut q = Sql::new(SELECT_STATION);
         q.push(" WHERE s.org_id = ")
             .push_bind(org_id)
@@ -173,7 +174,7 @@ impl Db {
             }
             None => {}
         }
-        metadata::push_filter(&mut q, self.dialect(), "s.metadata", &filter.metadata);
+        meta_sql::push_filter(&mut q, self.dialect(), "s.metadata", &filter.metadata);
         q.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
             .push_bind(page.fetch_limit())
             .push(" OFFSET ")
@@ -195,18 +196,17 @@ impl Db {
     }
 
     /// A live station with its key prefix, organization and linked procedures.
-    pub async fn station(&self, org_id: Id, id: Id) -> ApiResult<StationDetail> {
+    pub async fn station(&self, org_id: Id, id: Id) -> DbResult<StationDetail> {
         let mut r = self.read();
         let station: StationRow = r
             .fetch_optional(
-                Sql::new(format!(
-                    "{SELECT_STATION} WHERE s.org_id = $1 AND s.id = $2 AND s.archived_at IS NULL"
-                ))
-                .bind(org_id)
-                .bind(id),
+                Sql::new(SELECT_STATION)
+                    .then(" WHERE s.org_id = $1 AND s.id = $2 AND s.archived_at IS NULL")
+                    .bind(org_id)
+                    .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Station not found"))?;
+            .ok_or_else(|| StoreError::not_found("Station not found"))?;
         let api_key: Option<(String,)> = r
             .fetch_optional(
                 Sql::new(
@@ -250,19 +250,19 @@ impl Db {
         org_id: Id,
         id: Id,
         changes: StationChanges,
-    ) -> ApiResult<String> {
+    ) -> DbResult<String> {
         let mut tx = self.begin().await?;
-        let (name, current): (String, Option<Json<Value>>) = tx
+        let (name,): (String,) = tx
             .fetch_optional(
                 Sql::new(
-                    "SELECT name, metadata FROM stations
+                    "SELECT name FROM stations
                      WHERE org_id = $1 AND id = $2 AND archived_at IS NULL",
                 )
                 .bind(org_id)
                 .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Station not found"))?;
+            .ok_or_else(|| StoreError::not_found("Station not found"))?;
         let mut q = Sql::new("UPDATE stations SET name = ");
         let name = changes.name.unwrap_or(name);
         q.push_bind(&name);
@@ -278,22 +278,17 @@ impl Db {
             }
             q.push(", team_id = ").push_bind(team);
         }
-        if let Some(patch) = &changes.metadata {
-            let current = match current {
-                Some(Json(Value::Object(m))) => Some(m),
-                _ => None,
-            };
-            let merged = metadata::merge(current, patch)?;
-            q.push(", metadata = ").push_bind(Value::Object(merged));
-        }
         q.push(" WHERE id = ").push_bind(id);
         tx.execute(q).await?;
+        if let Some(patch) = &changes.metadata {
+            meta_sql::patch(&mut tx, MetaTable::Stations, id, patch, "metadata").await?;
+        }
         tx.commit().await?;
         Ok(name)
     }
 
     /// Archives a live station: revokes its keys and drops its procedure links.
-    pub async fn remove_station(&self, org_id: Id, id: Id) -> ApiResult<()> {
+    pub async fn remove_station(&self, org_id: Id, id: Id) -> DbResult<()> {
         let now = Ts::now();
         let mut tx = self.begin().await?;
         let n = tx
@@ -308,7 +303,7 @@ impl Db {
             )
             .await?;
         if n == 0 {
-            return Err(ApiError::not_found("Station not found"));
+            return Err(StoreError::not_found("Station not found"));
         }
         tx.execute(
             Sql::new(
@@ -329,7 +324,7 @@ impl Db {
         org_id: Id,
         station_id: Id,
         procedure_id: Id,
-    ) -> ApiResult<()> {
+    ) -> DbResult<()> {
         let mut tx = self.begin().await?;
         require_station(&mut tx, org_id, station_id).await?;
         require_procedure(&mut tx, org_id, procedure_id).await?;
@@ -343,7 +338,7 @@ impl Db {
         org_id: Id,
         station_id: Id,
         procedure_id: Id,
-    ) -> ApiResult<()> {
+    ) -> DbResult<()> {
         let mut tx = self.begin().await?;
         require_station(&mut tx, org_id, station_id).await?;
         require_procedure(&mut tx, org_id, procedure_id).await?;
@@ -357,7 +352,7 @@ impl Db {
     }
 }
 
-async fn insert_link(tx: &mut Tx, station_id: Id, procedure_id: Id) -> ApiResult<()> {
+async fn insert_link(tx: &mut Tx, station_id: Id, procedure_id: Id) -> DbResult<()> {
     tx.execute(
         Sql::new(
             "INSERT INTO station_procedures (station_id, procedure_id, created_at)
@@ -371,7 +366,7 @@ async fn insert_link(tx: &mut Tx, station_id: Id, procedure_id: Id) -> ApiResult
     Ok(())
 }
 
-async fn require_station(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+async fn require_station(tx: &mut Tx, org_id: Id, id: Id) -> DbResult<()> {
     tx.fetch_optional::<(Id,)>(
         Sql::new("SELECT id FROM stations WHERE org_id = $1 AND id = $2 AND archived_at IS NULL")
             .bind(org_id)
@@ -379,10 +374,10 @@ async fn require_station(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
     )
     .await?
     .map(|_| ())
-    .ok_or_else(|| ApiError::not_found("Station not found"))
+    .ok_or_else(|| StoreError::not_found("Station not found"))
 }
 
-async fn require_team(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+async fn require_team(tx: &mut Tx, org_id: Id, id: Id) -> DbResult<()> {
     tx.fetch_optional::<(Id,)>(
         Sql::new("SELECT id FROM teams WHERE org_id = $1 AND id = $2")
             .bind(org_id)
@@ -390,5 +385,5 @@ async fn require_team(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
     )
     .await?
     .map(|_| ())
-    .ok_or_else(|| ApiError::not_found("Team not found"))
+    .ok_or_else(|| StoreError::not_found("Team not found"))
 }

@@ -2,10 +2,10 @@
 
 use sqlx::FromRow;
 
-use super::common::{creator_columns, creator_joins, Creator};
+use super::common::{creator_joins, CreatedBy, CreatorRow, CREATOR_COLUMNS};
 use super::procedures::require_procedure;
-use super::{ci_key, Db, Dialect, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use super::{ci_key, Db, Id, Sql, Ts, Tx};
+use crate::db::error::{DbResult, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct VersionRow {
@@ -17,7 +17,7 @@ pub struct VersionRow {
     /// Runs referencing this version.
     pub run_count: i64,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
 }
 
 impl Db {
@@ -28,14 +28,14 @@ impl Db {
         org_id: Id,
         procedure_id: Id,
         tag: &str,
-        created_by: (Option<Id>, Option<Id>),
-    ) -> ApiResult<Id> {
+        created_by: CreatedBy,
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         require_procedure(&mut tx, org_id, procedure_id).await?;
         let id = Id::new();
         let n = insert_version(&mut tx, id, org_id, procedure_id, tag, created_by).await?;
         if n == 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "Version with tag {tag} already exists on this procedure"
             )));
         }
@@ -44,21 +44,27 @@ impl Db {
     }
 
     /// Version `tag` (ci) of a procedure of the organization.
-    pub async fn version(&self, org_id: Id, procedure_id: Id, tag: &str) -> ApiResult<VersionRow> {
+    pub async fn version(&self, org_id: Id, procedure_id: Id, tag: &str) -> DbResult<VersionRow> {
         let mut r = self.read();
         let row = r
             .fetch_optional(
-                Sql::new(format!(
+                Sql::new(
                     "SELECT v.id, v.tag, v.created_at, p.id AS procedure_id,
                         p.name AS procedure_name,
                         (SELECT COUNT(*) FROM runs r WHERE r.version_id = v.id) AS run_count,
-                        {}
+                        ",
+                )
+                .then(CREATOR_COLUMNS)
+                .then(
+                    "
                      FROM procedure_versions v JOIN procedures p ON p.id = v.procedure_id
-                     {}
+                     ",
+                )
+                .then(creator_joins!("v"))
+                .then(
+                    "
                      WHERE v.org_id = $1 AND v.procedure_id = $2 AND v.tag_key = $3",
-                    creator_columns(),
-                    creator_joins("v"),
-                ))
+                )
                 .bind(org_id)
                 .bind(procedure_id)
                 .bind(ci_key(tag)),
@@ -71,21 +77,19 @@ impl Db {
     }
 
     /// Deletes version `tag` (ci); refused with 409 while runs reference it. Returns its id.
-    pub async fn delete_version(&self, org_id: Id, procedure_id: Id, tag: &str) -> ApiResult<Id> {
+    pub async fn delete_version(&self, org_id: Id, procedure_id: Id, tag: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         // DIALECT: on Postgres the row lock makes a concurrent run that is about to
         // reference this version wait (its foreign key check needs the row), so the count
         // below cannot go stale before the delete. SQLite writers are serialized already.
-        let lock = match tx.dialect() {
-            Dialect::Postgres => " FOR UPDATE",
-            Dialect::Sqlite => "",
-        };
+        let lock = tx.dialect().row_lock();
         let found: Option<(Id, String)> = tx
             .fetch_optional(
-                Sql::new(format!(
+                Sql::new(
                     "SELECT id, tag FROM procedure_versions
-                     WHERE org_id = $1 AND procedure_id = $2 AND tag_key = $3{lock}"
-                ))
+                     WHERE org_id = $1 AND procedure_id = $2 AND tag_key = $3",
+                )
+                .then(lock)
                 .bind(org_id)
                 .bind(procedure_id)
                 .bind(ci_key(tag)),
@@ -99,7 +103,7 @@ impl Db {
             .fetch_one(Sql::new("SELECT COUNT(*) FROM runs WHERE version_id = $1").bind(id))
             .await?;
         if runs > 0 {
-            return Err(ApiError::conflict(format!(
+            return Err(StoreError::conflict(format!(
                 "Version {stored_tag} is used by {runs} run(s); delete those runs first"
             )));
         }
@@ -111,10 +115,10 @@ impl Db {
 
     /// The 404 for a version lookup that found nothing: names the procedure when that is
     /// what is missing.
-    async fn version_missing(&self, org_id: Id, procedure_id: Id) -> ApiError {
+    async fn version_missing(&self, org_id: Id, procedure_id: Id) -> StoreError {
         match self.procedure_exists(org_id, procedure_id).await {
-            Ok(true) => ApiError::not_found("Version not found"),
-            Ok(false) => ApiError::not_found("Procedure not found"),
+            Ok(true) => StoreError::not_found("Version not found"),
+            Ok(false) => StoreError::not_found("Procedure not found"),
             Err(e) => e,
         }
     }
@@ -127,8 +131,8 @@ async fn insert_version(
     org_id: Id,
     procedure_id: Id,
     tag: &str,
-    (user_id, station_id): (Option<Id>, Option<Id>),
-) -> ApiResult<u64> {
+    by: CreatedBy,
+) -> DbResult<u64> {
     tx.execute(
         Sql::new(
             "INSERT INTO procedure_versions (id, org_id, procedure_id, tag, tag_key,
@@ -141,8 +145,8 @@ async fn insert_version(
         .bind(procedure_id)
         .bind(tag)
         .bind(ci_key(tag))
-        .bind(user_id)
-        .bind(station_id)
+        .bind(by.user_id)
+        .bind(by.station_id)
         .bind(Ts::now()),
     )
     .await
@@ -155,8 +159,8 @@ pub async fn find_or_create_version(
     org_id: Id,
     procedure_id: Id,
     tag: &str,
-    created_by: (Option<Id>, Option<Id>),
-) -> ApiResult<Id> {
+    created_by: CreatedBy,
+) -> DbResult<Id> {
     insert_version(tx, Id::new(), org_id, procedure_id, tag, created_by).await?;
     let (id,): (Id,) = tx
         .fetch_one(

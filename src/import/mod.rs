@@ -9,15 +9,15 @@
 
 pub mod lenient_json;
 pub mod openhtf;
-pub mod rules;
+
 pub mod tabular;
 pub mod validators;
 
+use crate::caller::Caller;
 use crate::db::imports::ReportClaim;
 use crate::db::runs::NewRun;
 use crate::db::{Db, Id};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
 
 /// Largest uploaded file an import reads (it is parsed in memory).
 pub const MAX_IMPORT_FILE: u64 = 64 << 20;
@@ -126,7 +126,7 @@ pub async fn create_with_report(
                 }),
                 Err(e) => {
                     db.release_report(caller.org_id, report).await?;
-                    Err(e)
+                    Err(e.into())
                 }
             }
         }

@@ -31,7 +31,8 @@ use crate::db::runs::{NewLog, NewMeasurement, NewPhase, NewRun};
 use crate::db::{Id, Ts};
 use crate::error::ApiError;
 
-use super::{lenient_json, rules, validators};
+use super::{lenient_json, validators};
+use crate::rules;
 
 /// An OpenHTF test record, as much of it as becomes a run. Unknown keys are ignored and
 /// every key is optional: the mapping decides what is required.

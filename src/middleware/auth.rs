@@ -32,7 +32,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let caller = match state.db.find_caller_by_key_digest(&digest).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return reject_unauthenticated(&state, ip, "Invalid API key"),
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if let Err(e) = state.limiter.check(&LimitKey::ApiKey(caller.key_id)) {
         return e.into_response();

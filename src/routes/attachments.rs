@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::IdsResponse;
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json, Path, Query};
+use crate::extract::{Caller, Path, Query, ValidatedJson};
 use crate::values::{id_filter, text_rule, trimmed_required};
 use crate::AppState;
 
@@ -81,11 +81,11 @@ async fn initialize(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Json(body): Json<AttachmentInitializeRequest>,
+    ValidatedJson(body): ValidatedJson<AttachmentInitializeRequest>,
 ) -> ApiResult<axum::Json<AttachmentInitializeResponse>> {
     let id = state
         .db
-        .create_upload(caller.org_id, created_by(&caller), &body.name)
+        .create_upload(caller.org_id, CreatedBy::of(&caller), &body.name)
         .await?;
     Ok(axum::Json(AttachmentInitializeResponse::new(
         &state, &headers, id,
@@ -142,11 +142,11 @@ async fn create_run_attachment(
     Path(run_id): Path<Id>,
     caller: Caller,
     headers: HeaderMap,
-    Json(body): Json<AttachmentInitializeRequest>,
+    ValidatedJson(body): ValidatedJson<AttachmentInitializeRequest>,
 ) -> ApiResult<axum::Json<AttachmentInitializeResponse>> {
     let id = state
         .db
-        .create_run_upload(caller.org_id, run_id, created_by(&caller), &body.name)
+        .create_run_upload(caller.org_id, run_id, CreatedBy::of(&caller), &body.name)
         .await?;
     Ok(axum::Json(AttachmentInitializeResponse::new(
         &state, &headers, id,
@@ -160,14 +160,14 @@ async fn create_unit_attachment(
     Path(serial_number): Path<String>,
     caller: Caller,
     headers: HeaderMap,
-    Json(body): Json<AttachmentInitializeRequest>,
+    ValidatedJson(body): ValidatedJson<AttachmentInitializeRequest>,
 ) -> ApiResult<axum::Json<AttachmentInitializeResponse>> {
     let id = state
         .db
         .create_unit_upload(
             caller.org_id,
             &serial_number,
-            created_by(&caller),
+            CreatedBy::of(&caller),
             &body.name,
         )
         .await?;

@@ -8,13 +8,13 @@ use validator::Validate;
 
 use super::{IdResponse, IdsResponse, ListResponse, StationRef, UserRef};
 use crate::db::batches::{BatchFilter, BatchRow, BatchSort};
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
-use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
+use crate::rules;
 use crate::values::{
-    id_filter, opt_query_ts, opt_query_ts_upper, paginate, text_rule, trimmed_required, Page,
-    SortOrder,
+    id_filter, opt_query_ts, opt_query_ts_upper, paginate, trimmed_required, Page, SortOrder,
 };
 use crate::AppState;
 
@@ -27,27 +27,10 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// 1..100 characters of `A-Z a-z 0-9 _ -`.
-fn batch_number_rule(v: &str) -> Result<(), validator::ValidationError> {
-    text_rule("Batch number", v, 1, 100)?;
-    if let Some(c) = v
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        return Err(validator::ValidationError::new("charset").with_message(
-            format!(
-                "Batch number may only contain letters A-Z a-z, digits, '_' and '-' (invalid character `{c}`)"
-            )
-            .into(),
-        ));
-    }
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, Validate)]
 pub struct BatchCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
-    #[validate(custom(function = "batch_number_rule"))]
+    #[validate(custom(function = "rules::validate::batch"))]
     pub number: String,
 }
 
@@ -55,11 +38,11 @@ pub struct BatchCreateRequest {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<BatchCreateRequest>,
+    ValidatedJson(body): ValidatedJson<BatchCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let id = state
         .db
-        .create_batch(caller.org_id, created_by(&caller), &body.number)
+        .create_batch(caller.org_id, CreatedBy::of(&caller), &body.number)
         .await?;
     Ok(axum::Json(IdResponse { id }))
 }
@@ -224,7 +207,7 @@ async fn get_one(
 #[derive(Debug, Deserialize, Validate)]
 pub struct BatchUpdateRequest {
     #[serde(deserialize_with = "trimmed_required")]
-    #[validate(custom(function = "batch_number_rule"))]
+    #[validate(custom(function = "rules::validate::batch"))]
     pub new_number: String,
 }
 
@@ -233,7 +216,7 @@ async fn update(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: UserCaller,
-    Json(body): Json<BatchUpdateRequest>,
+    ValidatedJson(body): ValidatedJson<BatchUpdateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let id = state
         .db

@@ -25,7 +25,7 @@ use validator::Validate;
 
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
-use crate::extract::{Caller, Json};
+use crate::extract::{Caller, ValidatedJson};
 use crate::import::{self, tabular::ImportTabularMapping};
 use crate::AppState;
 
@@ -145,7 +145,7 @@ pub struct ImportStructuredResponse {
 async fn structured(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<ImportStructuredRequest>,
+    ValidatedJson(body): ValidatedJson<ImportStructuredRequest>,
 ) -> ApiResult<axum::Json<ImportStructuredResponse>> {
     body.check()?;
     let allow_duplicate = body.allow_duplicate.unwrap_or(false);
@@ -239,7 +239,7 @@ pub struct ImportTabularResponse {
 async fn tabular(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<ImportTabularRequest>,
+    ValidatedJson(body): ValidatedJson<ImportTabularRequest>,
 ) -> ApiResult<axum::Json<ImportTabularResponse>> {
     let mapping = match (body.mapping, body.template_id) {
         (Some(_), Some(_)) => {

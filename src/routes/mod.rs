@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
-use crate::db::common::Creator;
+use crate::db::common::CreatorRow;
 use crate::db::Id;
 use crate::error::ApiError;
 use crate::values::ListMeta;
@@ -101,7 +101,7 @@ pub struct StationRef {
     pub name: String,
 }
 
-impl Creator {
+impl CreatorRow {
     pub fn user(&self) -> Option<UserRef> {
         self.cu_id.map(|id| UserRef {
             id,

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::{IdResponse, ListResponse, StationRef, UserRef};
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::metadata as db_metadata;
 use crate::db::parts::{NewPart, PartChanges, PartFilter, PartRevisionRow, PartSort};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue};
-use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
 use crate::values::{id_filter, paginate, text_rule, trimmed, trimmed_required, Page, SortOrder};
 use crate::AppState;
@@ -65,7 +65,7 @@ pub struct PartCreateRequest {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<PartCreateRequest>,
+    ValidatedJson(body): ValidatedJson<PartCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let name = body
         .name
@@ -79,7 +79,7 @@ async fn create(
     };
     let id = state
         .db
-        .create_part(caller.org_id, created_by(&caller), new)
+        .create_part(caller.org_id, CreatedBy::of(&caller), new)
         .await?;
     Ok(axum::Json(IdResponse { id }))
 }
@@ -255,7 +255,7 @@ async fn update(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: UserCaller,
-    Json(body): Json<PartUpdateRequest>,
+    ValidatedJson(body): ValidatedJson<PartUpdateRequest>,
 ) -> ApiResult<axum::Json<PartUpdateResponse>> {
     if body.new_number.is_none() && body.name.is_none() && body.metadata.is_none() {
         return Err(ApiError::validation(vec![Issue::new(

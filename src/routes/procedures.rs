@@ -12,7 +12,7 @@ use super::{IdResponse, ListResponse, UserRef};
 use crate::db::procedures::{ProcedureFilter, ProcedureRow, RecentRunRow};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::values::{
     opt_query_ts, opt_query_ts_upper, paginate, text_rule, trimmed, trimmed_required, Page,
 };
@@ -43,7 +43,7 @@ pub struct ProcedureCreateRequest {
 async fn create(
     State(state): State<AppState>,
     caller: UserCaller,
-    Json(body): Json<ProcedureCreateRequest>,
+    ValidatedJson(body): ValidatedJson<ProcedureCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let id = state
         .db
@@ -233,7 +233,7 @@ async fn update(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: UserCaller,
-    Json(body): Json<ProcedureUpdateRequest>,
+    ValidatedJson(body): ValidatedJson<ProcedureUpdateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     match &body.name {
         Some(name) => state.db.rename_procedure(caller.org_id, id, name).await?,

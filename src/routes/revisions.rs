@@ -8,12 +8,12 @@ use validator::Validate;
 
 use super::parts::revision_number_rule;
 use super::{IdResponse, StationRef, UserRef};
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::metadata as db_metadata;
 use crate::db::revisions::{ImageChange, RevisionChanges};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue};
-use crate::extract::{Caller, Json, Path, UserCaller};
+use crate::extract::{Caller, Path, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
 use crate::values::{trimmed, trimmed_required};
 use crate::AppState;
@@ -43,7 +43,7 @@ async fn create(
     State(state): State<AppState>,
     Path(part_number): Path<String>,
     caller: Caller,
-    Json(body): Json<RevisionCreateRequest>,
+    ValidatedJson(body): ValidatedJson<RevisionCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let id = state
         .db
@@ -52,7 +52,7 @@ async fn create(
             part_number.trim(),
             &body.number,
             db_metadata::stored(body.metadata),
-            created_by(&caller),
+            CreatedBy::of(&caller),
         )
         .await?;
     Ok(axum::Json(IdResponse { id }))
@@ -140,7 +140,7 @@ async fn update(
     State(state): State<AppState>,
     Path((part_number, number)): Path<(String, String)>,
     caller: UserCaller,
-    Json(body): Json<RevisionUpdateRequest>,
+    ValidatedJson(body): ValidatedJson<RevisionUpdateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     if body.number.is_none() && body.image_id.is_none() && body.metadata.is_none() {
         return Err(ApiError::validation(vec![Issue::new(

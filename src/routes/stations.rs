@@ -14,7 +14,7 @@ use crate::db::stations::{
 };
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
 use crate::values::{id_filter, paginate, text_rule, trimmed, trimmed_required, Page};
 use crate::AppState;
@@ -50,7 +50,7 @@ pub struct StationCreateRequest {
 async fn create(
     State(state): State<AppState>,
     caller: UserCaller,
-    Json(body): Json<StationCreateRequest>,
+    ValidatedJson(body): ValidatedJson<StationCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let new = NewStation {
         name: body.name,
@@ -265,7 +265,7 @@ async fn update(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: UserCaller,
-    Json(body): Json<StationUpdateRequestBody>,
+    ValidatedJson(body): ValidatedJson<StationUpdateRequestBody>,
 ) -> ApiResult<axum::Json<StationUpdateResponse>> {
     let image_id = match body.image_id.as_deref() {
         None => None,

@@ -112,7 +112,7 @@ async fn link(
         .db
         .link_station_procedure(caller.org_id, i.id, i.procedure_id)
         .await
-        .map_err(err)?;
+        .map_err(|e| err(e.into()))?;
     Ok(output(i.id, i.procedure_id))
 }
 
@@ -132,6 +132,6 @@ async fn unlink(
         .db
         .unlink_station_procedure(caller.org_id, i.id, i.procedure_id)
         .await
-        .map_err(err)?;
+        .map_err(|e| err(e.into()))?;
     Ok(output(i.id, i.procedure_id))
 }

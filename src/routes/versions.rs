@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::{IdResponse, StationRef, UserRef};
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
-use crate::extract::{Caller, Json, Path, UserCaller};
+use crate::extract::{Caller, Path, UserCaller, ValidatedJson};
 use crate::values::{text_rule, trimmed_required};
 use crate::AppState;
 
@@ -42,11 +42,16 @@ async fn create(
     State(state): State<AppState>,
     Path(procedure_id): Path<Id>,
     caller: UserCaller,
-    Json(body): Json<ProcedureCreateVersionRequest>,
+    ValidatedJson(body): ValidatedJson<ProcedureCreateVersionRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let id = state
         .db
-        .create_version(caller.org_id, procedure_id, &body.tag, created_by(&caller))
+        .create_version(
+            caller.org_id,
+            procedure_id,
+            &body.tag,
+            CreatedBy::of(&caller),
+        )
         .await?;
     Ok(axum::Json(IdResponse { id }))
 }

@@ -22,7 +22,8 @@ pub struct TestServer {
     http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: Option<tempfile::TempDir>,
+    /// Declared last: dropped after the pools above are closed.
+    _storage: Option<TestStorage>,
 }
 
 /// An organization seeded for a test: a user key, a station key, and a procedure the
@@ -37,8 +38,48 @@ pub struct TestOrg {
     pub procedure_id: String,
 }
 
+/// What a test's database lives in, removed when the test ends: a temporary directory
+/// (SQLite) or a schema of the Postgres test database.
+pub enum TestStorage {
+    Dir(tempfile::TempDir),
+    Schema { url: String, schema: String },
+}
+
+impl Drop for TestStorage {
+    fn drop(&mut self) {
+        let TestStorage::Schema { url, schema } = self else {
+            return;
+        };
+        // Drop runs inside the test's runtime: use a thread with its own runtime.
+        let (url, name) = (url.clone(), schema.clone());
+        let dropped = std::thread::spawn(move || {
+            let schema = name;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&url).await?;
+                // Never hang a test run on a lock a leftover connection holds.
+                sqlx::raw_sql(&format!(
+                    "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                ))
+                .execute(&mut admin)
+                .await?;
+                admin.close().await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test schema {schema}: {e}");
+        }
+    }
+}
+
 /// A fresh database for one test.
-pub async fn fresh_db() -> (Db, Option<tempfile::TempDir>) {
+pub async fn fresh_db() -> (Db, Option<TestStorage>) {
     match std::env::var("TOFULAB_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             let admin = sqlx::PgPool::connect(&url)
@@ -53,14 +94,18 @@ pub async fn fresh_db() -> (Db, Option<tempfile::TempDir>) {
             let opts = sqlx::postgres::PgConnectOptions::from_str(&url)
                 .expect("parse TOFULAB_TEST_DATABASE_URL")
                 .options([("search_path", schema.as_str())]);
+            let storage = TestStorage::Schema {
+                url: url.clone(),
+                schema: schema.clone(),
+            };
             let db = Db::open_postgres_with(opts).await.expect("open Postgres");
-            (db, None)
+            (db, Some(storage))
         }
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("test.db").display());
             let db = Db::connect(&url).await.expect("open SQLite");
-            (db, Some(dir))
+            (db, Some(TestStorage::Dir(dir)))
         }
     }
 }
@@ -78,7 +123,7 @@ impl TestServer {
 
     pub async fn start_on(
         db: Db,
-        dir: Option<tempfile::TempDir>,
+        dir: Option<TestStorage>,
         settings: Settings,
         rate_limit: Option<u32>,
     ) -> TestServer {
@@ -101,7 +146,7 @@ impl TestServer {
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),
-            _dir: dir,
+            _storage: dir,
         }
     }
 

@@ -138,7 +138,7 @@ pub async fn insert_team(db: &Db, org_id: Id, name: &str) -> Id {
 }
 
 /// One text/id column of one row, for assertions on state the API does not show.
-pub async fn column(db: &Db, sql: &str, id: Id) -> Option<String> {
+pub async fn column(db: &Db, sql: &'static str, id: Id) -> Option<String> {
     let row: Option<(Option<String>,)> = db
         .read()
         .fetch_optional(Sql::new(sql).bind(id))

@@ -57,7 +57,18 @@ pub async fn get_run(srv: &TestServer, key: &str, id: &str) -> Value {
 }
 
 /// `SELECT COUNT(*) …` straight on the database.
-pub async fn count(srv: &TestServer, sql: &str) -> i64 {
+/// Rows in `table`.
+pub async fn count_rows(srv: &TestServer, table: &'static str) -> i64 {
+    let (n,): (i64,) = srv
+        .db
+        .read()
+        .fetch_one(Sql::new("SELECT COUNT(*) FROM ").then(table))
+        .await
+        .unwrap();
+    n
+}
+
+pub async fn count(srv: &TestServer, sql: &'static str) -> i64 {
     let (n,): (i64,) = srv.db.read().fetch_one(Sql::new(sql)).await.unwrap();
     n
 }

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::model::{NewLog, NewPhase};
 use super::stored::{aggregations_json, classify_value, data_series_json, validators_json};
+use crate::db::error::DbResult;
 use crate::db::{Arg, Id, Sql, Ts, Tx};
-use crate::error::ApiResult;
 
 /// Bind parameters per statement, at most.
 const MAX_PARAMS: usize = 30_000;
@@ -93,7 +93,7 @@ impl ContentRows {
         rows
     }
 
-    pub async fn insert(&self, tx: &mut Tx) -> ApiResult<()> {
+    pub async fn insert(&self, tx: &mut Tx) -> DbResult<()> {
         insert_rows(tx, PHASE_INSERT, &self.phases).await?;
         insert_rows(tx, MEASUREMENT_INSERT, &self.measurements).await?;
         insert_rows(tx, LOG_INSERT, &self.logs).await
@@ -105,7 +105,7 @@ fn json_or_null(v: Value) -> Arg {
 }
 
 /// Links the run to its sub-units, in request order.
-pub(super) async fn insert_sub_unit_links(tx: &mut Tx, run_id: Id, units: &[Id]) -> ApiResult<()> {
+pub(super) async fn insert_sub_unit_links(tx: &mut Tx, run_id: Id, units: &[Id]) -> DbResult<()> {
     let rows: Vec<Vec<Arg>> = units
         .iter()
         .enumerate()
@@ -115,7 +115,7 @@ pub(super) async fn insert_sub_unit_links(tx: &mut Tx, run_id: Id, units: &[Id])
 }
 
 /// Inserts `rows` (all of the same width) with as few statements as the limits allow.
-async fn insert_rows(tx: &mut Tx, head: &str, rows: &[Vec<Arg>]) -> ApiResult<()> {
+async fn insert_rows(tx: &mut Tx, head: &'static str, rows: &[Vec<Arg>]) -> DbResult<()> {
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };

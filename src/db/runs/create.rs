@@ -2,17 +2,16 @@
 //! revision, unit, batch, version, sub-unit links) and all of its content. A failed
 //! create leaves nothing behind; a transient conflict retries the whole transaction.
 
-use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::bulk::{insert_sub_unit_links, ContentRows};
-use super::model::{Metadata, NewRun};
-use super::resolve::{self, Creator};
+use super::model::NewRun;
+use super::resolve;
+use crate::caller::Caller;
 use crate::db::attachments::{link_uploads, LinkTarget};
-use crate::db::{Db, Dialect, Id, Sql, Ts, Tx, WRITE_ATTEMPTS};
-use crate::error::{ApiError, ApiResult, PathSegment};
-use crate::extract::Caller;
-use crate::metadata;
+use crate::db::common::CreatedBy;
+use crate::db::metadata::{self as meta_sql, MetaTable};
+use crate::db::{retry, Db, DbResult, Id, Sql, StoreError, Ts, Tx};
 
 /// What the transaction did.
 enum Created {
@@ -29,39 +28,28 @@ impl Db {
     /// stations on an unknown or unlinked procedure; then the timing rule (500); then
     /// the operator (400), a missing part number for a new unit (400), sub-units (404,
     /// 400 for cycles).
-    pub async fn create_run(&self, caller: &Caller, run: NewRun) -> ApiResult<Id> {
+    pub async fn create_run(&self, caller: &Caller, run: NewRun) -> DbResult<Id> {
         if let Some(existing) = self.run_by_client_ref(caller.org_id, &run).await? {
             return Ok(existing);
         }
         let run_id = Id::new();
         let rows = ContentRows::build(run_id, &run.phases, &run.logs);
-        let mut attempt = 1;
-        loop {
-            match self.create_run_once(caller, &run, run_id, &rows).await {
-                Ok(Created::New) => return Ok(run_id),
-                Ok(Created::Duplicate) => {
-                    return self
-                        .run_by_client_ref(caller.org_id, &run)
-                        .await?
-                        .ok_or_else(|| ApiError::internal("client_run_ref conflict without a run"))
-                }
-                // A foreign-key violation means a concurrent delete took a row this
-                // attempt had found (e.g. the unit): the next attempt finds or creates
-                // it afresh.
-                Err(e)
-                    if attempt < WRITE_ATTEMPTS
-                        && (e.is_retryable()
-                            || e.is_unique_violation()
-                            || e.is_foreign_key_violation()) =>
-                {
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
+        // A unique violation means a concurrent create took a natural key this attempt
+        // had not seen; a foreign-key violation means a concurrent delete took a row this
+        // attempt had found (e.g. the unit): the next attempt finds or creates it afresh.
+        let raced = |e: &StoreError| {
+            e.is_retryable() || e.is_unique_violation() || e.is_foreign_key_violation()
+        };
+        match retry(raced, || self.create_run_once(caller, &run, run_id, &rows)).await? {
+            Created::New => Ok(run_id),
+            Created::Duplicate => self
+                .run_by_client_ref(caller.org_id, &run)
+                .await?
+                .ok_or_else(|| StoreError::other("client_run_ref conflict without a run")),
         }
     }
 
-    async fn run_by_client_ref(&self, org_id: Id, run: &NewRun) -> ApiResult<Option<Id>> {
+    async fn run_by_client_ref(&self, org_id: Id, run: &NewRun) -> DbResult<Option<Id>> {
         let Some(r) = &run.client_run_ref else {
             return Ok(None);
         };
@@ -82,7 +70,7 @@ impl Db {
         run: &NewRun,
         run_id: Id,
         rows: &ContentRows,
-    ) -> ApiResult<Created> {
+    ) -> DbResult<Created> {
         let mut tx = self.begin().await?;
         let created = insert_run(&mut tx, caller, run, run_id, rows).await?;
         if let Created::New = created {
@@ -98,20 +86,14 @@ async fn insert_run(
     run: &NewRun,
     run_id: Id,
     rows: &ContentRows,
-) -> ApiResult<Created> {
+) -> DbResult<Created> {
     let org_id = caller.org_id;
-    let by = Creator {
-        user_id: caller.user_id(),
-        station_id: caller.station_id(),
-    };
+    let by = CreatedBy::of(caller);
     check_procedure(tx, caller, run.procedure_id).await?;
     if run.ended_at < run.started_at {
         // COMPAT: 500, not 400: the older Python client only accepts a generic error or a
         // 500 here (BEHAVIOR.md §1.1 timing rule, §24).
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ended_at must not be before started_at",
-        ));
+        return Err(StoreError::EndsBeforeStart);
     }
     let operator = match &run.operated_by {
         Some(email) => Some(resolve::operator(tx, org_id, email).await?),
@@ -124,7 +106,7 @@ async fn insert_run(
         (Some(number), _) => resolve::part(tx, org_id, number, by).await?,
         (None, Some(unit)) => unit.part_id,
         (None, None) => {
-            return Err(ApiError::invalid(
+            return Err(StoreError::rejected_at(
                 "part_number",
                 "Part number is required to create a new unit",
             ))
@@ -199,7 +181,7 @@ async fn insert_run(
             .bind(run.slot_key.clone())
             .bind(run.slot_name.clone())
             .bind(run.deployment_id.clone())
-            .bind(run.metadata.clone().map(Value::Object))
+            .bind(meta_sql::stored(run.metadata.clone()))
             .bind(json_list(&run.config)?)
             .bind(json_list(&run.secrets)?)
             .bind(json_list(&run.sequences)?)
@@ -220,7 +202,7 @@ async fn insert_run(
     resolve::adopt(tx, unit.id, &sub_units).await?;
     insert_sub_unit_links(tx, run_id, &sub_units).await?;
     if let Some(patch) = &run.unit_metadata {
-        upsert_unit_metadata(tx, unit.id, patch).await?;
+        meta_sql::patch(tx, MetaTable::Units, unit.id, patch, "unit_metadata").await?;
     }
     rows.insert(tx).await?;
     if !run.attachments.is_empty() {
@@ -232,7 +214,7 @@ async fn insert_run(
 /// User keys: the procedure must exist in the organization (404). Station keys: it must
 /// also be linked to the station, and an unknown procedure looks the same as an
 /// unlinked one (403).
-async fn check_procedure(tx: &mut Tx, caller: &Caller, procedure_id: Id) -> ApiResult<()> {
+async fn check_procedure(tx: &mut Tx, caller: &Caller, procedure_id: Id) -> DbResult<()> {
     match caller.station_id() {
         None => {
             let found: Option<(Id,)> = tx
@@ -244,7 +226,7 @@ async fn check_procedure(tx: &mut Tx, caller: &Caller, procedure_id: Id) -> ApiR
                 .await?;
             found
                 .map(|_| ())
-                .ok_or_else(|| ApiError::not_found("Procedure not found"))
+                .ok_or_else(|| StoreError::not_found("Procedure not found"))
         }
         Some(station_id) => {
             let linked: Option<(Id,)> = tx
@@ -260,64 +242,19 @@ async fn check_procedure(tx: &mut Tx, caller: &Caller, procedure_id: Id) -> ApiR
                 )
                 .await?;
             linked.map(|_| ()).ok_or_else(|| {
-                ApiError::forbidden("Station is not authorized to create runs for this procedure")
+                StoreError::NotAllowed(
+                    "Station is not authorized to create runs for this procedure".into(),
+                )
             })
         }
     }
 }
 
-fn json_list<T: serde::Serialize>(items: &[T]) -> ApiResult<Option<Value>> {
+fn json_list<T: serde::Serialize>(items: &[T]) -> DbResult<Option<Value>> {
     if items.is_empty() {
         return Ok(None);
     }
     serde_json::to_value(items)
         .map(Some)
-        .map_err(ApiError::internal)
-}
-
-/// Merges `patch` into the unit's metadata (a `null` value removes a key); at most 50
-/// keys may result.
-async fn upsert_unit_metadata(tx: &mut Tx, unit_id: Id, patch: &Metadata) -> ApiResult<()> {
-    let merged = merge_stored_metadata(tx, "units", unit_id, patch, "unit_metadata").await?;
-    tx.execute(
-        Sql::new("UPDATE units SET metadata = $1 WHERE id = $2")
-            .bind(Value::Object(merged))
-            .bind(unit_id),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Reads the `metadata` column of row `id` of `table` (locking it on Postgres) and
-/// returns it merged with `patch` (a `null` value removes a key); 400 naming `field`
-/// when the result breaks the metadata rules (more than 50 keys).
-pub(super) async fn merge_stored_metadata(
-    tx: &mut Tx,
-    table: &str,
-    id: Id,
-    patch: &Metadata,
-    field: &str,
-) -> ApiResult<Metadata> {
-    // DIALECT: SQLite has no row locks (its writer is exclusive); Postgres locks the row
-    // so concurrent patches do not lose each other's keys.
-    let lock = match tx.dialect() {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => " FOR UPDATE",
-    };
-    let current: Option<(Option<sqlx::types::Json<Value>>,)> = tx
-        .fetch_optional(
-            Sql::new(format!("SELECT metadata FROM {table} WHERE id = $1{lock}")).bind(id),
-        )
-        .await?;
-    let current = match current.and_then(|c| c.0).map(|j| j.0) {
-        Some(Value::Object(m)) => Some(m),
-        _ => None,
-    };
-    metadata::merge(current, patch).map_err(|mut e| {
-        // The shared rules name `metadata`; point at the field this patch came in.
-        for issue in &mut e.issues {
-            issue.path = vec![PathSegment::Key(field.to_string())];
-        }
-        e
-    })
+        .map_err(StoreError::other)
 }

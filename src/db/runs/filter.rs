@@ -2,9 +2,9 @@
 //! lists: the filter, the lookup of natural keys (serials, part, revision and batch
 //! numbers, version tags, operator names) into ids, and the SQL they become.
 
+use crate::db::error::DbResult;
 use crate::db::{ci_key, Db, Dialect, Id, Sql, Ts};
-use crate::error::ApiResult;
-use crate::metadata::{self, Condition};
+use crate::metadata::Condition;
 use crate::values::{contains_pattern, like_escape, Page, SortOrder};
 
 /// Conditions on the run (alias `r`) and its unit (`u`). Empty lists and `None` mean
@@ -74,7 +74,7 @@ impl KeyIds {
 impl Db {
     /// Looks up the ids behind the natural-key filters of `f` (one small indexed query
     /// per filter given).
-    pub(super) async fn resolve_keys(&self, org_id: Id, f: &RunFilter) -> ApiResult<KeyIds> {
+    pub(super) async fn resolve_keys(&self, org_id: Id, f: &RunFilter) -> DbResult<KeyIds> {
         let mut r = self.read();
         let keys = |values: &[String]| values.iter().map(|s| ci_key(s)).collect::<Vec<_>>();
         let mut out = KeyIds::default();
@@ -142,13 +142,13 @@ impl Db {
 /// `keys`), on run alias `r`, unit `u`, part `p` and procedure `pr` (the last two only
 /// for `search_query`, which lists that need it must join).
 pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, f: &RunFilter, keys: &KeyIds) {
-    id_in(q, "r.id", &f.ids);
-    text_in(q, "r.outcome", &f.outcomes);
-    id_in(q, "r.procedure_id", &f.procedure_ids);
-    id_in(q, "r.version_id", &keys.versions);
-    id_in(q, "r.unit_id", &keys.units);
-    id_in(q, "r.revision_id", &keys.revisions);
-    id_in(q, "r.batch_id", &keys.batches);
+    q.and_id_in("r.id", &f.ids);
+    q.and_text_in("r.outcome", &f.outcomes);
+    q.and_id_in("r.procedure_id", &f.procedure_ids);
+    q.and_id_in("r.version_id", &keys.versions);
+    q.and_id_in("r.unit_id", &keys.units);
+    q.and_id_in("r.revision_id", &keys.revisions);
+    q.and_id_in("r.batch_id", &keys.batches);
     if let Some(us) = f.duration_min_us {
         q.push(" AND r.duration_us >= ").push_bind(us);
     }
@@ -172,14 +172,14 @@ pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, f: &RunFilter, key
                 .push_bind(t);
         }
     }
-    id_in(q, "r.created_by_user_id", &f.created_by_user_ids);
-    id_in(q, "r.created_by_station_id", &f.created_by_station_ids);
-    id_in(q, "r.operated_by_user_id", &f.operated_by_ids);
-    id_in(q, "r.operated_by_user_id", &keys.operators);
-    text_in(q, "r.execution_id", &f.execution_ids);
-    text_in(q, "r.slot_key", &f.slot_keys);
-    text_in(q, "r.slot_name", &f.slot_names);
-    text_in(q, "r.deployment_id", &f.deployment_ids);
+    q.and_id_in("r.created_by_user_id", &f.created_by_user_ids);
+    q.and_id_in("r.created_by_station_id", &f.created_by_station_ids);
+    q.and_id_in("r.operated_by_user_id", &f.operated_by_ids);
+    q.and_id_in("r.operated_by_user_id", &keys.operators);
+    q.and_text_in("r.execution_id", &f.execution_ids);
+    q.and_text_in("r.slot_key", &f.slot_keys);
+    q.and_text_in("r.slot_name", &f.slot_names);
+    q.and_text_in("r.deployment_id", &f.deployment_ids);
     if !f.samples.is_empty() {
         let production = f.samples.iter().any(|s| s == "production");
         let named: Vec<&String> = f.samples.iter().filter(|s| *s != "production").collect();
@@ -207,40 +207,11 @@ pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, f: &RunFilter, key
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
-    metadata::push_filter(q, dialect, "r.metadata", &f.metadata);
-}
-
-/// `AND col IN (…)`; a single id is an equality, which lets an index on
-/// `(col, started_at, id)` return the rows already in start order.
-fn id_in(q: &mut Sql, col: &str, ids: &Option<Vec<Id>>) {
-    match ids {
-        None => {}
-        Some(ids) if ids.is_empty() => {
-            q.push(" AND 1 = 0");
-        }
-        Some(ids) if ids.len() == 1 => {
-            q.push(" AND ").push(col).push(" = ").push_bind(ids[0]);
-        }
-        Some(ids) => {
-            q.push(" AND ")
-                .push(col)
-                .push(" IN ")
-                .push_tuple(ids.iter().copied());
-        }
-    }
-}
-
-fn text_in(q: &mut Sql, col: &str, values: &[String]) {
-    if !values.is_empty() {
-        q.push(" AND ")
-            .push(col)
-            .push(" IN ")
-            .push_tuple(values.iter().cloned());
-    }
+    crate::db::metadata::push_filter(q, dialect, "r.metadata", &f.metadata);
 }
 
 /// `ORDER BY` over `columns`, all in direction `order`.
-pub(super) fn order_by(q: &mut Sql, columns: &[&str], order: SortOrder) {
+pub(super) fn order_by(q: &mut Sql, columns: &[&'static str], order: SortOrder) {
     q.push(" ORDER BY ");
     for (i, c) in columns.iter().enumerate() {
         if i > 0 {

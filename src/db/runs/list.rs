@@ -16,8 +16,8 @@
 
 use super::filter::{limit_offset, order_by, push_run_filters, KeyIds, RunFilter};
 use super::read::{RunRow, RUN_COLUMNS};
+use crate::db::error::DbResult;
 use crate::db::{Db, Dialect, Id, Sql};
-use crate::error::ApiResult;
 use crate::values::{Page, SortOrder};
 
 /// `sort_by` of the run list. Every order ends with the run id, in the same direction.
@@ -53,21 +53,22 @@ impl RunSort {
     /// on a joined table start from that table's unique index: `CROSS JOIN` keeps
     /// SQLite from reordering the loops (Postgres plans it like any inner join), so
     /// that the rows come out already in order.
+    /// Returns the tables before `runs r` and the join conditions.
     fn driving_tables(self) -> (&'static str, &'static str) {
         match self {
             RunSort::SerialNumber => (
-                "units u CROSS JOIN runs r",
+                "units u CROSS JOIN ",
                 " AND u.org_id = r.org_id AND r.unit_id = u.id",
             ),
             RunSort::PartNumber => (
-                "parts p CROSS JOIN revisions rev CROSS JOIN runs r",
+                "parts p CROSS JOIN revisions rev CROSS JOIN ",
                 " AND p.org_id = r.org_id AND rev.part_id = p.id AND r.revision_id = rev.id",
             ),
             RunSort::RevisionNumber => (
-                "revisions rev CROSS JOIN runs r",
+                "revisions rev CROSS JOIN ",
                 " AND rev.org_id = r.org_id AND r.revision_id = rev.id",
             ),
-            _ => ("runs r", ""),
+            _ => ("", ""),
         }
     }
 }
@@ -121,7 +122,7 @@ impl Db {
         sort: RunSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<Vec<RunRow>> {
+    ) -> DbResult<Vec<RunRow>> {
         match self
             .list_runs_query(org_id, filter, sort, order, page)
             .await?
@@ -140,36 +141,40 @@ impl Db {
         sort: RunSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<Option<Sql>> {
+    ) -> DbResult<Option<Sql>> {
         let keys = self.resolve_keys(org_id, filter).await?;
         if keys.matches_nothing() {
             return Ok(None);
         }
         let dialect = self.dialect();
         let (driving, join_conditions) = sort.driving_tables();
-        let mut from = driving.to_string();
-        if let (Dialect::Sqlite, Some(index)) = (dialect, sqlite_index_hint(filter, &keys, sort)) {
-            from = from.replacen("runs r", &format!("runs r INDEXED BY {index}"), 1);
+        let mut q = Sql::new("SELECT ")
+            .then(RUN_COLUMNS)
+            .then(" FROM (SELECT r.id FROM ")
+            .then(driving)
+            .then("runs r");
+        if dialect == Dialect::Sqlite {
+            if let Some(index) = sqlite_index_hint(filter, &keys, sort) {
+                q.push(" INDEXED BY ").push(index);
+            }
         }
         let search = filter
             .search_query
             .as_deref()
             .is_some_and(|s| !s.is_empty());
         if (search || !filter.samples.is_empty()) && sort != RunSort::SerialNumber {
-            from.push_str(" JOIN units u ON u.id = r.unit_id");
+            q.push(" JOIN units u ON u.id = r.unit_id");
         }
         if search {
             if !matches!(sort, RunSort::PartNumber | RunSort::RevisionNumber) {
-                from.push_str(" JOIN revisions rev ON rev.id = r.revision_id");
+                q.push(" JOIN revisions rev ON rev.id = r.revision_id");
             }
             if sort != RunSort::PartNumber {
-                from.push_str(" JOIN parts p ON p.id = rev.part_id");
+                q.push(" JOIN parts p ON p.id = rev.part_id");
             }
-            from.push_str(" JOIN procedures pr ON pr.id = r.procedure_id");
+            q.push(" JOIN procedures pr ON pr.id = r.procedure_id");
         }
-        let mut q = Sql::new(format!(
-            "SELECT {RUN_COLUMNS} FROM (SELECT r.id FROM {from} WHERE r.org_id = "
-        ));
+        q.push(" WHERE r.org_id = ");
         q.push_bind(org_id).push(join_conditions);
         push_run_filters(&mut q, dialect, filter, &keys);
         order_by(&mut q, sort.columns(), order);

@@ -3,9 +3,9 @@
 use sqlx::FromRow;
 
 use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
-use crate::db::common::Creator;
+use crate::db::common::CreatorRow;
+use crate::db::error::{DbResult, StoreError};
 use crate::db::{Db, Id, Sql, Ts};
-use crate::error::{ApiError, ApiResult};
 use crate::values::{contains_pattern, Page, SortOrder};
 
 /// A log line with its run, unit, procedure and the run's creator.
@@ -25,7 +25,7 @@ pub struct LogListRow {
     pub procedure_id: Id,
     pub procedure_name: String,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
 }
 
 const LOG_SELECT: &str = "SELECT l.id, l.level, l.message, l.timestamp, l.source_file,
@@ -87,7 +87,7 @@ impl Db {
         sort: LogSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<Vec<LogListRow>> {
+    ) -> DbResult<Vec<LogListRow>> {
         let keys = self.resolve_keys(org_id, &f.run).await?;
         if keys.matches_nothing() {
             return Ok(Vec::new());
@@ -120,14 +120,15 @@ impl Db {
     }
 
     /// Log line `id` of the organization (404 "Log not found").
-    pub async fn log(&self, org_id: Id, id: Id) -> ApiResult<LogListRow> {
+    pub async fn log(&self, org_id: Id, id: Id) -> DbResult<LogListRow> {
         self.read()
             .fetch_optional(
-                Sql::new(format!("{LOG_SELECT} WHERE r.org_id = $1 AND l.id = $2"))
+                Sql::new(LOG_SELECT)
+                    .then(" WHERE r.org_id = $1 AND l.id = $2")
                     .bind(org_id)
                     .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Log not found"))
+            .ok_or_else(|| StoreError::not_found("Log not found"))
     }
 }

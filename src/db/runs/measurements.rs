@@ -8,8 +8,8 @@ use sqlx::FromRow;
 use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use super::phases::IS_FINAL_ATTEMPT;
 use super::read::{MeasurementRow, MEASUREMENT_COLUMNS};
+use crate::db::error::{DbResult, StoreError};
 use crate::db::{Db, Id, Sql, Ts};
-use crate::error::{ApiError, ApiResult};
 use crate::values::{Page, SortOrder};
 
 #[derive(Debug, Clone, FromRow)]
@@ -100,22 +100,26 @@ impl Db {
         sort: MeasurementSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<Vec<MeasurementListRow>> {
+    ) -> DbResult<Vec<MeasurementListRow>> {
         let keys = self.resolve_keys(org_id, &f.run).await?;
         if keys.matches_nothing() {
             return Ok(Vec::new());
         }
-        let mut q = Sql::new(format!(
+        let mut q = Sql::new(
             "SELECT m.id, ph.name AS phase_name, m.name AS measurement_name, ph.started_at,
                 m.value_number, m.value_bool, m.value_string, m.units, m.outcome,
                 r.id AS run_id, u.serial_number, u.sample, m.measurement_type,
-                ph.retry_count, {IS_FINAL_ATTEMPT} AS is_final_attempt, m.validators
+                ph.retry_count, ",
+        )
+        .then(IS_FINAL_ATTEMPT)
+        .then(
+            " AS is_final_attempt, m.validators
              FROM measurements m
              JOIN phases ph ON ph.id = m.phase_id
              JOIN runs r ON r.id = m.run_id
              JOIN units u ON u.id = r.unit_id
-             WHERE r.org_id = "
-        ));
+             WHERE r.org_id = ",
+        );
         q.push_bind(org_id);
         push_run_filters(&mut q, self.dialect(), &f.run, &keys);
         push_measurement_filters(&mut q, f);
@@ -125,11 +129,13 @@ impl Db {
     }
 
     /// Measurement `id` of the organization (404 "Measurement not found").
-    pub async fn measurement(&self, org_id: Id, id: Id) -> ApiResult<MeasurementDetail> {
+    pub async fn measurement(&self, org_id: Id, id: Id) -> DbResult<MeasurementDetail> {
         self.read()
             .fetch_optional(
-                Sql::new(format!(
-                    "SELECT {MEASUREMENT_COLUMNS}, ph.name AS phase_name, r.id AS run_id,
+                Sql::new("SELECT ")
+                    .then(MEASUREMENT_COLUMNS)
+                    .then(
+                        ", ph.name AS phase_name, r.id AS run_id,
                         r.outcome AS run_outcome, u.serial_number, pr.id AS procedure_id,
                         pr.name AS procedure_name
                      FROM measurements m
@@ -137,26 +143,18 @@ impl Db {
                      JOIN runs r ON r.id = m.run_id
                      JOIN units u ON u.id = r.unit_id
                      JOIN procedures pr ON pr.id = r.procedure_id
-                     WHERE r.org_id = $1 AND m.id = $2"
-                ))
-                .bind(org_id)
-                .bind(id),
+                     WHERE r.org_id = $1 AND m.id = $2",
+                    )
+                    .bind(org_id)
+                    .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Measurement not found"))
+            .ok_or_else(|| StoreError::not_found("Measurement not found"))
     }
 }
 
 fn push_measurement_filters(q: &mut Sql, f: &MeasurementFilter) {
-    match &f.ids {
-        None => {}
-        Some(ids) if ids.is_empty() => {
-            q.push(" AND 1 = 0");
-        }
-        Some(ids) => {
-            q.push(" AND m.id IN ").push_tuple(ids.iter().copied());
-        }
-    }
+    q.and_id_in("m.id", &f.ids);
     for (col, values) in [
         ("ph.name", &f.phase_names),
         ("m.name", &f.measurement_names),

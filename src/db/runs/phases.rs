@@ -4,8 +4,8 @@ use sqlx::FromRow;
 
 use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use super::read::{MeasurementRow, PhaseRow, MEASUREMENT_COLUMNS, PHASE_COLUMNS};
+use crate::db::error::{DbResult, StoreError};
 use crate::db::{Db, Id, Sql, Ts};
-use crate::error::{ApiError, ApiResult};
 use crate::values::{Page, SortOrder};
 
 /// True when no later attempt (higher `retry_count`) of the same phase name exists in
@@ -96,20 +96,24 @@ impl Db {
         sort: PhaseSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<Vec<PhaseListRow>> {
+    ) -> DbResult<Vec<PhaseListRow>> {
         let keys = self.resolve_keys(org_id, &f.run).await?;
         if keys.matches_nothing() {
             return Ok(Vec::new());
         }
-        let mut q = Sql::new(format!(
+        let mut q = Sql::new(
             "SELECT ph.id, ph.name, ph.outcome, ph.started_at, ph.ended_at, ph.duration_us,
-                ph.retry_count, ph.sequence_path, {IS_FINAL_ATTEMPT} AS is_final_attempt,
+                ph.retry_count, ph.sequence_path, ",
+        )
+        .then(IS_FINAL_ATTEMPT)
+        .then(
+            " AS is_final_attempt,
                 r.id AS run_id, r.outcome AS run_outcome, u.serial_number, u.sample
              FROM phases ph
              JOIN runs r ON r.id = ph.run_id
              JOIN units u ON u.id = r.unit_id
-             WHERE r.org_id = "
-        ));
+             WHERE r.org_id = ",
+        );
         q.push_bind(org_id);
         push_run_filters(&mut q, self.dialect(), &f.run, &keys);
         push_phase_filters(&mut q, f);
@@ -119,31 +123,35 @@ impl Db {
     }
 
     /// Phase `id` of the organization (404 "Phase not found").
-    pub async fn phase(&self, org_id: Id, id: Id) -> ApiResult<PhaseDetail> {
+    pub async fn phase(&self, org_id: Id, id: Id) -> DbResult<PhaseDetail> {
         let mut r = self.read();
         let head: PhaseHead = r
             .fetch_optional(
-                Sql::new(format!(
-                    "SELECT {PHASE_COLUMNS}, u.serial_number, pr.id AS procedure_id,
+                Sql::new("SELECT ")
+                    .then(PHASE_COLUMNS)
+                    .then(
+                        ", u.serial_number, pr.id AS procedure_id,
                         pr.name AS procedure_name
                      FROM phases ph
                      JOIN runs r ON r.id = ph.run_id
                      JOIN units u ON u.id = r.unit_id
                      JOIN procedures pr ON pr.id = r.procedure_id
-                     WHERE r.org_id = $1 AND ph.id = $2"
-                ))
-                .bind(org_id)
-                .bind(id),
+                     WHERE r.org_id = $1 AND ph.id = $2",
+                    )
+                    .bind(org_id)
+                    .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Phase not found"))?;
+            .ok_or_else(|| StoreError::not_found("Phase not found"))?;
         let measurements = r
             .fetch_all(
-                Sql::new(format!(
-                    "SELECT {MEASUREMENT_COLUMNS} FROM measurements m
-                     WHERE m.phase_id = $1 ORDER BY m.position"
-                ))
-                .bind(id),
+                Sql::new("SELECT ")
+                    .then(MEASUREMENT_COLUMNS)
+                    .then(
+                        " FROM measurements m
+                     WHERE m.phase_id = $1 ORDER BY m.position",
+                    )
+                    .bind(id),
             )
             .await?;
         Ok(PhaseDetail {
@@ -157,15 +165,7 @@ impl Db {
 }
 
 fn push_phase_filters(q: &mut Sql, f: &PhaseFilter) {
-    match &f.ids {
-        None => {}
-        Some(ids) if ids.is_empty() => {
-            q.push(" AND 1 = 0");
-        }
-        Some(ids) => {
-            q.push(" AND ph.id IN ").push_tuple(ids.iter().copied());
-        }
-    }
+    q.and_id_in("ph.id", &f.ids);
     for (col, values) in [
         ("ph.name", &f.names),
         ("ph.outcome", &f.outcomes),

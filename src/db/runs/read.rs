@@ -6,9 +6,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::FromRow;
 
-use crate::db::common::Creator;
+use crate::db::common::CreatorRow;
+use crate::db::error::{DbResult, StoreError};
 use crate::db::{Db, Id, Sql, Ts};
-use crate::error::{ApiError, ApiResult};
 
 /// A run with what it refers to: procedure and version, unit with the part revision and
 /// batch recorded for this run, creator and operator.
@@ -44,7 +44,7 @@ pub struct RunRow {
     pub batch_id: Option<Id>,
     pub batch_number: Option<String>,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
     pub op_id: Option<Id>,
     pub op_name: Option<String>,
     pub op_email: Option<String>,
@@ -143,34 +143,38 @@ pub struct RunDetail {
 
 impl Db {
     /// The run `id` of the organization with all of its content (404 "Run not found").
-    pub async fn run(&self, org_id: Id, id: Id) -> ApiResult<RunDetail> {
+    pub async fn run(&self, org_id: Id, id: Id) -> DbResult<RunDetail> {
         let mut r = self.read();
         let run: RunRow = r
             .fetch_optional(
-                Sql::new(format!(
-                    "SELECT {RUN_COLUMNS} {RUN_JOINS} WHERE r.org_id = $1 AND r.id = $2"
-                ))
-                .bind(org_id)
-                .bind(id),
+                Sql::new("SELECT ")
+                    .then(RUN_COLUMNS)
+                    .then(" ")
+                    .then(RUN_JOINS)
+                    .then(" WHERE r.org_id = $1 AND r.id = $2")
+                    .bind(org_id)
+                    .bind(id),
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("Run not found"))?;
+            .ok_or_else(|| StoreError::not_found("Run not found"))?;
         let mut phases: Vec<PhaseRow> = r
             .fetch_all(
-                Sql::new(format!(
-                    "SELECT {PHASE_COLUMNS} FROM phases ph WHERE ph.run_id = $1"
-                ))
-                .bind(id),
+                Sql::new("SELECT ")
+                    .then(PHASE_COLUMNS)
+                    .then(" FROM phases ph WHERE ph.run_id = $1")
+                    .bind(id),
             )
             .await?;
         sort_phases(&mut phases);
         let measurements = r
             .fetch_all(
-                Sql::new(format!(
-                    "SELECT {MEASUREMENT_COLUMNS} FROM measurements m
-                     WHERE m.run_id = $1 ORDER BY m.position"
-                ))
-                .bind(id),
+                Sql::new("SELECT ")
+                    .then(MEASUREMENT_COLUMNS)
+                    .then(
+                        " FROM measurements m
+                     WHERE m.run_id = $1 ORDER BY m.position",
+                    )
+                    .bind(id),
             )
             .await?;
         let logs = r

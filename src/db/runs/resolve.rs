@@ -9,37 +9,37 @@
 
 use std::collections::HashSet;
 
-use crate::db::{ci_key, Id, Sql, Ts, Tx, WRITE_ATTEMPTS};
-use crate::error::{ApiError, ApiResult, Issue, PathSegment};
+use crate::db::common::CreatedBy;
+use crate::db::{ci_key, DbResult, Id, Row, Sql, StoreError, Ts, Tx, WRITE_ATTEMPTS};
+use crate::fields::FieldPath;
 
-/// Who the implicitly created rows are attributed to.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Creator {
-    pub user_id: Option<Id>,
-    pub station_id: Option<Id>,
-}
-
-/// `find` returns the id when the row exists; `insert` must be an
-/// `INSERT … ON CONFLICT … DO NOTHING` of a row with id `new_id`.
-async fn find_or_insert(tx: &mut Tx, find: Sql, insert: Sql, new_id: Id) -> ApiResult<(Id, bool)> {
+/// `find` returns the row when it exists; `insert` must be an
+/// `INSERT … ON CONFLICT … DO NOTHING` of the row `inserted` describes. Returns the row
+/// and whether this call created it.
+async fn find_or_insert<T: Row>(
+    tx: &mut Tx,
+    find: Sql,
+    insert: Sql,
+    inserted: T,
+) -> DbResult<(T, bool)> {
     // When the insert does nothing, another transaction created the row between our
     // lookup and our insert, and a third may already have deleted it again: look again
     // (each statement sees the latest commits on Postgres).
     for _ in 0..WRITE_ATTEMPTS {
-        if let Some((id,)) = tx.fetch_optional::<(Id,)>(find.clone()).await? {
-            return Ok((id, false));
+        if let Some(row) = tx.fetch_optional::<T>(find.clone()).await? {
+            return Ok((row, false));
         }
         if tx.execute(insert.clone()).await? == 1 {
-            return Ok((new_id, true));
+            return Ok((inserted, true));
         }
     }
-    Err(ApiError::internal(
+    Err(StoreError::other(
         "find-or-create kept losing its row to concurrent deletes",
     ))
 }
 
 /// The part with this number (ci), created with `name` = the number as given.
-pub(super) async fn part(tx: &mut Tx, org_id: Id, number: &str, by: Creator) -> ApiResult<Id> {
+pub(super) async fn part(tx: &mut Tx, org_id: Id, number: &str, by: CreatedBy) -> DbResult<Id> {
     let key = ci_key(number);
     let id = Id::new();
     let now = Ts::now();
@@ -61,7 +61,7 @@ pub(super) async fn part(tx: &mut Tx, org_id: Id, number: &str, by: Creator) -> 
     .bind(by.station_id)
     .bind(now)
     .bind(now);
-    Ok(find_or_insert(tx, find, insert, id).await?.0)
+    Ok(find_or_insert(tx, find, insert, (id,)).await?.0 .0)
 }
 
 /// The revision `number` (ci) of the part.
@@ -70,8 +70,8 @@ pub(super) async fn revision(
     org_id: Id,
     part_id: Id,
     number: &str,
-    by: Creator,
-) -> ApiResult<Id> {
+    by: CreatedBy,
+) -> DbResult<Id> {
     let key = ci_key(number);
     let id = Id::new();
     let find = Sql::new("SELECT id FROM revisions WHERE part_id = $1 AND number_key = $2")
@@ -91,7 +91,7 @@ pub(super) async fn revision(
     .bind(by.user_id)
     .bind(by.station_id)
     .bind(Ts::now());
-    Ok(find_or_insert(tx, find, insert, id).await?.0)
+    Ok(find_or_insert(tx, find, insert, (id,)).await?.0 .0)
 }
 
 /// The number of the revision created for a part that has none when a run names no
@@ -104,8 +104,8 @@ pub(super) async fn default_revision(
     tx: &mut Tx,
     org_id: Id,
     part_id: Id,
-    by: Creator,
-) -> ApiResult<Id> {
+    by: CreatedBy,
+) -> DbResult<Id> {
     let oldest: Option<(Id,)> = tx
         .fetch_optional(
             Sql::new("SELECT id FROM revisions WHERE part_id = $1 ORDER BY created_at, id LIMIT 1")
@@ -118,7 +118,7 @@ pub(super) async fn default_revision(
     }
 }
 
-pub(super) async fn batch(tx: &mut Tx, org_id: Id, number: &str, by: Creator) -> ApiResult<Id> {
+pub(super) async fn batch(tx: &mut Tx, org_id: Id, number: &str, by: CreatedBy) -> DbResult<Id> {
     let key = ci_key(number);
     let id = Id::new();
     let find = Sql::new("SELECT id FROM batches WHERE org_id = $1 AND number_key = $2")
@@ -137,7 +137,7 @@ pub(super) async fn batch(tx: &mut Tx, org_id: Id, number: &str, by: Creator) ->
     .bind(by.user_id)
     .bind(by.station_id)
     .bind(Ts::now());
-    Ok(find_or_insert(tx, find, insert, id).await?.0)
+    Ok(find_or_insert(tx, find, insert, (id,)).await?.0 .0)
 }
 
 /// The version `tag` (ci) of the procedure; stations may create versions this way.
@@ -146,8 +146,8 @@ pub(super) async fn version(
     org_id: Id,
     procedure_id: Id,
     tag: &str,
-    by: Creator,
-) -> ApiResult<Id> {
+    by: CreatedBy,
+) -> DbResult<Id> {
     let key = ci_key(tag);
     let id = Id::new();
     let find =
@@ -168,7 +168,7 @@ pub(super) async fn version(
     .bind(by.user_id)
     .bind(by.station_id)
     .bind(Ts::now());
-    Ok(find_or_insert(tx, find, insert, id).await?.0)
+    Ok(find_or_insert(tx, find, insert, (id,)).await?.0 .0)
 }
 
 /// A unit as the run found it.
@@ -180,16 +180,17 @@ pub(super) struct UnitRow {
     pub batch_id: Option<Id>,
 }
 
-pub(super) async fn find_unit(tx: &mut Tx, org_id: Id, serial: &str) -> ApiResult<Option<UnitRow>> {
-    tx.fetch_optional(
-        Sql::new(
-            "SELECT id, part_id, revision_id, batch_id FROM units
-             WHERE org_id = $1 AND serial_key = $2",
-        )
-        .bind(org_id)
-        .bind(ci_key(serial)),
+pub(super) async fn find_unit(tx: &mut Tx, org_id: Id, serial: &str) -> DbResult<Option<UnitRow>> {
+    tx.fetch_optional(unit_by_serial(org_id, serial)).await
+}
+
+fn unit_by_serial(org_id: Id, serial: &str) -> Sql {
+    Sql::new(
+        "SELECT id, part_id, revision_id, batch_id FROM units
+         WHERE org_id = $1 AND serial_key = $2",
     )
-    .await
+    .bind(org_id)
+    .bind(ci_key(serial))
 }
 
 /// Creates the unit (serial exactly as sent) unless a concurrent run just did; returns
@@ -201,8 +202,8 @@ pub(super) async fn insert_unit(
     part_id: Id,
     revision_id: Id,
     batch_id: Option<Id>,
-    by: Creator,
-) -> ApiResult<(UnitRow, bool)> {
+    by: CreatedBy,
+) -> DbResult<(UnitRow, bool)> {
     let id = Id::new();
     let insert = Sql::new(
         "INSERT INTO units (id, org_id, serial_number, serial_key, part_id, revision_id,
@@ -220,25 +221,13 @@ pub(super) async fn insert_unit(
     .bind(by.user_id)
     .bind(by.station_id)
     .bind(Ts::now());
-    // As in `find_or_insert`: the unit that blocked the insert may be deleted again
-    // before we look it up.
-    for _ in 0..WRITE_ATTEMPTS {
-        if tx.execute(insert.clone()).await? == 1 {
-            let unit = UnitRow {
-                id,
-                part_id,
-                revision_id,
-                batch_id,
-            };
-            return Ok((unit, true));
-        }
-        if let Some(unit) = find_unit(tx, org_id, serial).await? {
-            return Ok((unit, false));
-        }
-    }
-    Err(ApiError::internal(
-        "unit kept vanishing during find-or-create",
-    ))
+    let unit = UnitRow {
+        id,
+        part_id,
+        revision_id,
+        batch_id,
+    };
+    find_or_insert(tx, unit_by_serial(org_id, serial), insert, unit).await
 }
 
 /// Moves the unit to `revision_id` (and its part) and/or `batch_id` when they differ:
@@ -249,7 +238,7 @@ pub(super) async fn update_unit(
     part_id: Id,
     revision_id: Id,
     batch_id: Option<Id>,
-) -> ApiResult<()> {
+) -> DbResult<()> {
     if unit.part_id == part_id && unit.revision_id == revision_id && unit.batch_id == batch_id {
         return Ok(());
     }
@@ -265,7 +254,7 @@ pub(super) async fn update_unit(
 }
 
 /// The member of the organization with this email (ci).
-pub(super) async fn operator(tx: &mut Tx, org_id: Id, email: &str) -> ApiResult<Id> {
+pub(super) async fn operator(tx: &mut Tx, org_id: Id, email: &str) -> DbResult<Id> {
     let found: Option<(Id,)> = tx
         .fetch_optional(
             Sql::new("SELECT id FROM users WHERE org_id = $1 AND email_key = $2")
@@ -274,7 +263,7 @@ pub(super) async fn operator(tx: &mut Tx, org_id: Id, email: &str) -> ApiResult<
         )
         .await?;
     found.map(|(id,)| id).ok_or_else(|| {
-        ApiError::invalid(
+        StoreError::rejected_at(
             "operated_by",
             format!("No member of this organization has the email address {email}"),
         )
@@ -288,7 +277,7 @@ pub(super) async fn sub_units(
     org_id: Id,
     unit_id: Id,
     serials: &[String],
-) -> ApiResult<Vec<Id>> {
+) -> DbResult<Vec<Id>> {
     if serials.is_empty() {
         return Ok(Vec::new());
     }
@@ -313,7 +302,7 @@ pub(super) async fn sub_units(
             .map(String::as_str)
             .unwrap_or(key);
         let Some((id, _)) = found.iter().find(|(_, k)| k == key) else {
-            return Err(ApiError::not_found(format!("Unit {serial} not found")));
+            return Err(StoreError::not_found(format!("Unit {serial} not found")));
         };
         let problem = if *id == unit_id {
             Some(format!("Unit {serial} cannot be a sub-unit of itself"))
@@ -326,13 +315,10 @@ pub(super) async fn sub_units(
         };
         if let Some(message) = problem {
             let index = serials.iter().position(|s| &ci_key(s) == key).unwrap_or(i);
-            return Err(ApiError::validation(vec![Issue {
+            return Err(StoreError::rejected_at(
+                FieldPath::default().key("sub_units").index(index),
                 message,
-                path: vec![
-                    PathSegment::Key("sub_units".into()),
-                    PathSegment::Index(index),
-                ],
-            }]));
+            ));
         }
         ids.push(*id);
     }
@@ -340,7 +326,7 @@ pub(super) async fn sub_units(
 }
 
 /// The chain of parents above a unit.
-async fn ancestors(tx: &mut Tx, unit_id: Id) -> ApiResult<HashSet<Id>> {
+async fn ancestors(tx: &mut Tx, unit_id: Id) -> DbResult<HashSet<Id>> {
     let mut seen = HashSet::new();
     let mut current = unit_id;
     // Parent chains are short; the bound only guards against a corrupt cycle.
@@ -358,7 +344,7 @@ async fn ancestors(tx: &mut Tx, unit_id: Id) -> ApiResult<HashSet<Id>> {
 
 /// Makes `parent` the parent of every unit in `children` (removing them from any
 /// previous parent).
-pub(super) async fn adopt(tx: &mut Tx, parent: Id, children: &[Id]) -> ApiResult<()> {
+pub(super) async fn adopt(tx: &mut Tx, parent: Id, children: &[Id]) -> DbResult<()> {
     if children.is_empty() {
         return Ok(());
     }

@@ -1,12 +1,10 @@
 //! Changing and deleting runs.
 
-use serde_json::Value;
-
-use super::create::merge_stored_metadata;
 use super::model::Metadata;
 use crate::db::attachments::{link_uploads, LinkTarget};
+use crate::db::error::{DbResult, StoreError};
+use crate::db::metadata::{self as meta_sql, MetaTable};
 use crate::db::{retry_write, Db, Id, Sql, Tx};
-use crate::error::{ApiError, ApiResult};
 
 /// Ids per `DELETE … IN (…)` statement.
 const DELETE_CHUNK: usize = 500;
@@ -14,7 +12,7 @@ const DELETE_CHUNK: usize = 500;
 impl Db {
     /// Links uploads to run `id` (404 "Run not found" first, also for an empty list —
     /// `link_uploads` checks the run).
-    pub async fn link_run_attachments(&self, org_id: Id, id: Id, uploads: &[Id]) -> ApiResult<()> {
+    pub async fn link_run_attachments(&self, org_id: Id, id: Id, uploads: &[Id]) -> DbResult<()> {
         let mut tx = self.begin().await?;
         link_uploads(&mut tx, org_id, LinkTarget::Run(id), uploads).await?;
         tx.commit().await
@@ -24,7 +22,7 @@ impl Db {
     /// hanging off them (phases, measurements, logs, sub-unit links, attachments and
     /// their stored bytes — all by foreign-key cascade). Units, parts, batches,
     /// procedures and versions stay. Returns the ids deleted; 404 when none existed.
-    pub async fn delete_runs(&self, org_id: Id, ids: &[Id]) -> ApiResult<Vec<Id>> {
+    pub async fn delete_runs(&self, org_id: Id, ids: &[Id]) -> DbResult<Vec<Id>> {
         let mut unique: Vec<Id> = ids.to_vec();
         unique.sort();
         unique.dedup();
@@ -41,7 +39,7 @@ impl Db {
             }))
     }
 
-    async fn delete_runs_once(&self, org_id: Id, unique: &[Id]) -> ApiResult<Vec<Id>> {
+    async fn delete_runs_once(&self, org_id: Id, unique: &[Id]) -> DbResult<Vec<Id>> {
         let mut tx = self.begin().await?;
         let mut deleted = Vec::new();
         for chunk in unique.chunks(DELETE_CHUNK) {
@@ -54,7 +52,7 @@ impl Db {
             deleted.extend(rows.into_iter().map(|r| r.0));
         }
         if deleted.is_empty() {
-            return Err(ApiError::not_found("Run not found"));
+            return Err(StoreError::not_found("Run not found"));
         }
         tx.commit().await?;
         Ok(deleted)
@@ -62,27 +60,16 @@ impl Db {
 
     /// Upserts metadata keys of run `id`: keys set to `null` are removed, keys not named
     /// stay; at most 50 keys may result.
-    pub async fn update_run_metadata(&self, org_id: Id, id: Id, patch: &Metadata) -> ApiResult<()> {
+    pub async fn update_run_metadata(&self, org_id: Id, id: Id, patch: &Metadata) -> DbResult<()> {
         let mut tx = self.begin().await?;
         check_run(&mut tx, org_id, id).await?;
-        let merged = merge_stored_metadata(&mut tx, "runs", id, patch, "metadata").await?;
-        let value = if merged.is_empty() {
-            None
-        } else {
-            Some(Value::Object(merged))
-        };
-        tx.execute(
-            Sql::new("UPDATE runs SET metadata = $1 WHERE id = $2")
-                .bind(value)
-                .bind(id),
-        )
-        .await?;
+        meta_sql::patch(&mut tx, MetaTable::Runs, id, patch, "metadata").await?;
         tx.commit().await
     }
 }
 
 /// 404 unless run `id` exists in the organization.
-async fn check_run(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
+async fn check_run(tx: &mut Tx, org_id: Id, id: Id) -> DbResult<()> {
     let found: Option<(Id,)> = tx
         .fetch_optional(
             Sql::new("SELECT id FROM runs WHERE org_id = $1 AND id = $2")
@@ -92,5 +79,5 @@ async fn check_run(tx: &mut Tx, org_id: Id, id: Id) -> ApiResult<()> {
         .await?;
     found
         .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("Run not found"))
+        .ok_or_else(|| StoreError::not_found("Run not found"))
 }

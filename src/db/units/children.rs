@@ -2,8 +2,8 @@
 //! links never form a cycle.
 
 use super::unit_not_found;
+use crate::db::error::{DbResult, StoreError};
 use crate::db::{ci_key, Db, Dialect, Id, Sql, Tx};
-use crate::error::{ApiError, ApiResult};
 
 /// A unit addressed by serial: `(id, stored serial, parent id)`.
 type UnitLink = (Id, String, Option<Id>);
@@ -11,13 +11,13 @@ type UnitLink = (Id, String, Option<Id>);
 impl Db {
     /// Makes `child` a child of `parent` (moving it from any previous parent); returns the
     /// child's id. 400 when the link would make a unit its own ancestor.
-    pub async fn add_child(&self, org_id: Id, parent: &str, child: &str) -> ApiResult<Id> {
+    pub async fn add_child(&self, org_id: Id, parent: &str, child: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         lock_unit_tree(&mut tx, org_id).await?;
         let (parent_id, parent_serial, _) = find(&mut tx, org_id, parent).await?;
         let (child_id, child_serial, _) = find(&mut tx, org_id, child).await?;
         if parent_id == child_id {
-            return Err(ApiError::bad_request(format!(
+            return Err(StoreError::rejected(format!(
                 "Unit {child_serial} cannot be its own child"
             )));
         }
@@ -39,7 +39,7 @@ impl Db {
             )
             .await?;
         if cycle.is_some() {
-            return Err(ApiError::bad_request(format!(
+            return Err(StoreError::rejected(format!(
                 "Unit {child_serial} cannot become a child of unit {parent_serial}: \
                  it is already its ancestor, the link would create a cycle"
             )));
@@ -56,13 +56,13 @@ impl Db {
 
     /// Unlinks `child` from `parent`; returns the child's id. 400 when it is not a child
     /// of that unit.
-    pub async fn remove_child(&self, org_id: Id, parent: &str, child: &str) -> ApiResult<Id> {
+    pub async fn remove_child(&self, org_id: Id, parent: &str, child: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         lock_unit_tree(&mut tx, org_id).await?;
         let (parent_id, parent_serial, _) = find(&mut tx, org_id, parent).await?;
         let (child_id, child_serial, child_parent) = find(&mut tx, org_id, child).await?;
         if child_parent != Some(parent_id) {
-            return Err(ApiError::bad_request(format!(
+            return Err(StoreError::rejected(format!(
                 "Unit {child_serial} is not a child of unit {parent_serial}"
             )));
         }
@@ -73,7 +73,7 @@ impl Db {
     }
 }
 
-async fn find(tx: &mut Tx, org_id: Id, serial: &str) -> ApiResult<UnitLink> {
+async fn find(tx: &mut Tx, org_id: Id, serial: &str) -> DbResult<UnitLink> {
     tx.fetch_optional(
         Sql::new(
             "SELECT id, serial_number, parent_id FROM units WHERE org_id = $1 AND serial_key = $2",
@@ -87,7 +87,7 @@ async fn find(tx: &mut Tx, org_id: Id, serial: &str) -> ApiResult<UnitLink> {
 
 /// Serializes link changes within an organization, so that two concurrent links cannot
 /// together form a cycle that neither sees alone.
-async fn lock_unit_tree(tx: &mut Tx, org_id: Id) -> ApiResult<()> {
+async fn lock_unit_tree(tx: &mut Tx, org_id: Id) -> DbResult<()> {
     match tx.dialect() {
         // DIALECT: SQLite write transactions are already exclusive (BEGIN IMMEDIATE).
         Dialect::Sqlite => Ok(()),

@@ -3,11 +3,11 @@
 
 use sqlx::FromRow;
 
-use super::{unit_joins, unit_select, UnitRow};
-use crate::db::parts::text_sort;
-use crate::db::{ci_key, Db, Id, Sql, Ts};
-use crate::error::ApiResult;
-use crate::metadata::{push_filter, Condition};
+use super::{unit_select, UnitRow, UNIT_JOINS};
+use crate::db::error::DbResult;
+use crate::db::metadata::push_filter;
+use crate::db::{Db, Id, SortKey, Sql, Ts};
+use crate::metadata::Condition;
 use crate::values::{contains_pattern, Page, SortOrder};
 
 /// How many children a list item shows.
@@ -77,28 +77,38 @@ impl UnitFilter {
             || self.started_before.is_some()
     }
 
-    /// ` AND …` conditions on the runs table aliased `r`.
-    fn push_run_conditions(&self, q: &mut Sql, r: &str) {
-        if let Some(ids) = &self.procedure_ids {
-            if ids.is_empty() {
-                q.push(" AND 1 = 0");
-            } else {
-                q.push(&format!(" AND {r}.procedure_id IN "))
-                    .push_tuple(ids.iter().copied());
-            }
-        }
-        if !self.outcomes.is_empty() {
-            q.push(&format!(" AND {r}.outcome IN "))
-                .push_tuple(self.outcomes.iter().map(String::as_str));
-        }
+    /// ` AND …` conditions on the runs table under the alias whose columns `r` names.
+    fn push_run_conditions(&self, q: &mut Sql, r: RunColumns) {
+        q.and_id_in(r.procedure_id, &self.procedure_ids)
+            .and_text_in(r.outcome, &self.outcomes);
         if let Some(t) = self.started_after {
-            q.push(&format!(" AND {r}.started_at >= ")).push_bind(t);
+            q.push(" AND ").push(r.started_at).push(" >= ").push_bind(t);
         }
         if let Some(t) = self.started_before {
-            q.push(&format!(" AND {r}.started_at <= ")).push_bind(t);
+            q.push(" AND ").push(r.started_at).push(" <= ").push_bind(t);
         }
     }
 }
+
+/// The run columns the unit list filters on, under one table alias.
+#[derive(Debug, Clone, Copy)]
+struct RunColumns {
+    procedure_id: &'static str,
+    outcome: &'static str,
+    started_at: &'static str,
+}
+
+/// Runs of the `EXISTS` filter (`fr`) and of the run count (`cr`).
+const FILTERED_RUN: RunColumns = RunColumns {
+    procedure_id: "fr.procedure_id",
+    outcome: "fr.outcome",
+    started_at: "fr.started_at",
+};
+const COUNTED_RUN: RunColumns = RunColumns {
+    procedure_id: "cr.procedure_id",
+    outcome: "cr.outcome",
+    started_at: "cr.started_at",
+};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UnitSort {
@@ -108,27 +118,6 @@ pub enum UnitSort {
     LastRunAt,
     PartNumber,
     LastRunProcedure,
-}
-
-/// `col IN (…)`, or a condition matching nothing for an empty list.
-fn push_ids(q: &mut Sql, col: &str, ids: &Option<Vec<Id>>) {
-    match ids {
-        None => {}
-        Some(ids) if ids.is_empty() => {
-            q.push(" AND 1 = 0");
-        }
-        Some(ids) => {
-            q.push(&format!(" AND {col} IN "))
-                .push_tuple(ids.iter().copied());
-        }
-    }
-}
-
-fn push_keys(q: &mut Sql, col: &str, values: &[String]) {
-    if !values.is_empty() {
-        q.push(&format!(" AND {col} IN "))
-            .push_tuple(values.iter().map(|v| ci_key(v)));
-    }
 }
 
 impl Db {
@@ -141,28 +130,28 @@ impl Db {
         sort: UnitSort,
         order: SortOrder,
         page: Page,
-    ) -> ApiResult<(Vec<ListedUnitRow>, Vec<UnitChildRow>)> {
+    ) -> DbResult<(Vec<ListedUnitRow>, Vec<UnitChildRow>)> {
         let dialect = self.dialect();
-        let mut q = Sql::new(unit_select());
+        let mut q = unit_select();
         q.push(
             ", lr.id AS lr_id, lr.outcome AS lr_outcome, lr.started_at AS lr_started_at,
                lr.ended_at AS lr_ended_at, lrp.id AS lr_procedure_id,
                lrp.name AS lr_procedure_name",
         );
-        q.push(&unit_joins());
+        q.push(UNIT_JOINS);
         q.push(
             " LEFT JOIN runs lr ON lr.id = (SELECT r2.id FROM runs r2 WHERE r2.unit_id = u.id
                  ORDER BY r2.started_at DESC, r2.id DESC LIMIT 1)
               LEFT JOIN procedures lrp ON lrp.id = lr.procedure_id",
         );
         q.push(" WHERE u.org_id = ").push_bind(org_id);
-        push_ids(&mut q, "u.id", &f.ids);
-        push_keys(&mut q, "u.serial_key", &f.serial_numbers);
-        push_keys(&mut q, "p.number_key", &f.part_numbers);
-        push_keys(&mut q, "rv.number_key", &f.revision_numbers);
-        push_keys(&mut q, "b.number_key", &f.batch_numbers);
-        push_ids(&mut q, "u.created_by_user_id", &f.created_by_user_ids);
-        push_ids(&mut q, "u.created_by_station_id", &f.created_by_station_ids);
+        q.and_id_in("u.id", &f.ids);
+        q.and_key_in("u.serial_key", &f.serial_numbers);
+        q.and_key_in("p.number_key", &f.part_numbers);
+        q.and_key_in("rv.number_key", &f.revision_numbers);
+        q.and_key_in("b.number_key", &f.batch_numbers);
+        q.and_id_in("u.created_by_user_id", &f.created_by_user_ids);
+        q.and_id_in("u.created_by_station_id", &f.created_by_station_ids);
         if let Some(t) = f.created_after {
             q.push(" AND u.created_at >= ").push_bind(t);
         }
@@ -201,36 +190,27 @@ impl Db {
         }
         if f.has_run_filter() {
             q.push(" AND EXISTS (SELECT 1 FROM runs fr WHERE fr.unit_id = u.id");
-            f.push_run_conditions(&mut q, "fr");
+            f.push_run_conditions(&mut q, FILTERED_RUN);
             q.push(")");
         }
         for (bound, op) in [(f.run_count_min, ">="), (f.run_count_max, "<=")] {
             if let Some(n) = bound {
                 q.push(" AND (SELECT COUNT(*) FROM runs cr WHERE cr.unit_id = u.id");
-                f.push_run_conditions(&mut q, "cr");
-                q.push(&format!(") {op} ")).push_bind(n);
+                f.push_run_conditions(&mut q, COUNTED_RUN);
+                q.push(") ").push(op).push(" ").push_bind(n);
             }
         }
         push_filter(&mut q, dialect, "u.metadata", &f.metadata);
 
-        let dir = order.sql();
-        // Units without runs sort as the oldest: first ascending, last descending, so
-        // the two directions stay exact mirrors.
-        let nulls = match order {
-            SortOrder::Asc => " NULLS FIRST",
-            SortOrder::Desc => " NULLS LAST",
+        // Units without runs sort as the oldest.
+        let key = match sort {
+            UnitSort::SerialNumber => SortKey::text("u.serial_key"),
+            UnitSort::CreatedAt => SortKey::plain("u.created_at"),
+            UnitSort::PartNumber => SortKey::text("p.number_key"),
+            UnitSort::LastRunAt => SortKey::plain("lr.started_at").nulls_oldest(),
+            UnitSort::LastRunProcedure => SortKey::text("lower(lrp.name)").nulls_oldest(),
         };
-        let (key, nulls) = match sort {
-            UnitSort::SerialNumber => (text_sort(dialect, "u.serial_key"), ""),
-            UnitSort::CreatedAt => ("u.created_at".to_string(), ""),
-            UnitSort::PartNumber => (text_sort(dialect, "p.number_key"), ""),
-            UnitSort::LastRunAt => ("lr.started_at".to_string(), nulls),
-            UnitSort::LastRunProcedure => (text_sort(dialect, "lower(lrp.name)"), nulls),
-        };
-        q.push(&format!(" ORDER BY {key} {dir}{nulls}, u.id {dir} LIMIT "))
-            .push_bind(page.fetch_limit())
-            .push(" OFFSET ")
-            .push_bind(page.offset);
+        q.order_and_page(dialect, key, "u.id", order, page);
 
         let mut r = self.read();
         let units: Vec<ListedUnitRow> = r.fetch_all(q).await?;

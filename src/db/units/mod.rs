@@ -12,12 +12,11 @@ use sqlx::FromRow;
 
 use super::attachments::{link_uploads, LinkTarget};
 use super::batches::batch_id;
-use super::common::{creator_columns, creator_joins, Creator};
+use super::common::{creator_joins, CreatedBy, CreatorRow, CREATOR_COLUMNS};
 use super::metadata::{self as meta_sql, MetaTable};
-use super::parts::CreatedBy;
 use super::revisions::revision_not_found;
 use super::{ci_key, retry_write, Arg, Db, Id, Sql, Ts, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::db::error::{DbResult, StoreError};
 use crate::metadata::Metadata;
 
 /// A unit with its part, revision, batch, parent and creator.
@@ -39,7 +38,7 @@ pub struct UnitRow {
     pub parent_id: Option<Id>,
     pub parent_serial: Option<String>,
     #[sqlx(flatten)]
-    pub creator: Creator,
+    pub creator: CreatorRow,
 }
 
 /// A related unit (parent or child) with its part and revision.
@@ -102,32 +101,31 @@ const RELATED_COLUMNS: &str = "u.id, u.serial_number,
     FROM units u JOIN parts p ON p.id = u.part_id JOIN revisions rv ON rv.id = u.revision_id";
 
 /// Select list and joins of `UnitRow` (alias `u`), for get and list.
-fn unit_select() -> String {
-    format!(
-        "SELECT u.id, u.serial_number, u.created_at, u.sample, u.metadata,
-            u.created_during_run_id,
-            p.id AS part_id, p.number AS part_number, p.name AS part_name,
-            rv.id AS revision_id, rv.number AS revision_number,
-            b.id AS batch_id, b.number AS batch_number,
-            par.id AS parent_id, par.serial_number AS parent_serial, {}",
-        creator_columns()
-    )
-}
+const UNIT_COLUMNS: &str = "u.id, u.serial_number, u.created_at, u.sample, u.metadata,
+    u.created_during_run_id,
+    p.id AS part_id, p.number AS part_number, p.name AS part_name,
+    rv.id AS revision_id, rv.number AS revision_number,
+    b.id AS batch_id, b.number AS batch_number,
+    par.id AS parent_id, par.serial_number AS parent_serial, ";
 
-fn unit_joins() -> String {
-    format!(
-        " FROM units u JOIN parts p ON p.id = u.part_id
-          JOIN revisions rv ON rv.id = u.revision_id
-          LEFT JOIN batches b ON b.id = u.batch_id
-          LEFT JOIN units par ON par.id = u.parent_id {}",
-        creator_joins("u")
-    )
+pub(super) const UNIT_JOINS: &str = concat!(
+    " FROM units u JOIN parts p ON p.id = u.part_id
+      JOIN revisions rv ON rv.id = u.revision_id
+      LEFT JOIN batches b ON b.id = u.batch_id
+      LEFT JOIN units par ON par.id = u.parent_id",
+    creator_joins!("u")
+);
+
+/// `SELECT` and the select list of `UnitRow` (alias `u`), for get and list; the joins
+/// are `UNIT_JOINS`.
+pub(super) fn unit_select() -> Sql {
+    Sql::new("SELECT ").then(UNIT_COLUMNS).then(CREATOR_COLUMNS)
 }
 
 impl Db {
     /// Creates a unit on an existing revision: 404 (naming the revision) when the part
     /// or revision is unknown, 409 when the serial is taken (ci).
-    pub async fn create_unit(&self, org_id: Id, by: CreatedBy, new: NewUnit) -> ApiResult<Id> {
+    pub async fn create_unit(&self, org_id: Id, by: CreatedBy, new: NewUnit) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let (revision_id, part_id) =
             find_revision(&mut tx, org_id, &new.part_number, &new.revision_number).await?;
@@ -149,8 +147,8 @@ impl Db {
                 .bind(revision_id)
                 .bind(new.sample)
                 .bind(new.metadata)
-                .bind(by.0)
-                .bind(by.1)
+                .bind(by.user_id)
+                .bind(by.station_id)
                 .bind(Ts::now()),
             )
             .await?;
@@ -162,24 +160,25 @@ impl Db {
     }
 
     /// A unit by serial (ci) with its parent, direct children and creating run.
-    pub async fn unit(&self, org_id: Id, serial: &str) -> ApiResult<UnitDetail> {
+    pub async fn unit(&self, org_id: Id, serial: &str) -> DbResult<UnitDetail> {
         let mut r = self.read();
         let unit: UnitRow = r
             .fetch_optional(
-                Sql::new(format!(
-                    "{}{} WHERE u.org_id = $1 AND u.serial_key = $2",
-                    unit_select(),
-                    unit_joins()
-                ))
-                .bind(org_id)
-                .bind(ci_key(serial)),
+                unit_select()
+                    .then(UNIT_JOINS)
+                    .then(" WHERE u.org_id = $1 AND u.serial_key = $2")
+                    .bind(org_id)
+                    .bind(ci_key(serial)),
             )
             .await?
             .ok_or_else(|| unit_not_found(serial))?;
         let parent = match unit.parent_id {
             Some(pid) => {
                 r.fetch_optional(
-                    Sql::new(format!("SELECT {RELATED_COLUMNS} WHERE u.id = $1")).bind(pid),
+                    Sql::new("SELECT ")
+                        .then(RELATED_COLUMNS)
+                        .then(" WHERE u.id = $1")
+                        .bind(pid),
                 )
                 .await?
             }
@@ -187,10 +186,10 @@ impl Db {
         };
         let children = r
             .fetch_all(
-                Sql::new(format!(
-                    "SELECT {RELATED_COLUMNS} WHERE u.parent_id = $1 ORDER BY u.created_at, u.id"
-                ))
-                .bind(unit.id),
+                Sql::new("SELECT ")
+                    .then(RELATED_COLUMNS)
+                    .then(" WHERE u.parent_id = $1 ORDER BY u.created_at, u.id")
+                    .bind(unit.id),
             )
             .await?;
         let created_during = match unit.created_during_run_id {
@@ -223,7 +222,7 @@ impl Db {
         org_id: Id,
         serial: &str,
         changes: UnitChanges,
-    ) -> ApiResult<Id> {
+    ) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         let (id, current_part) = unit_ids(&mut tx, org_id, serial).await?;
         let revision = match &changes.revision {
@@ -296,7 +295,7 @@ impl Db {
             link_uploads(&mut tx, org_id, LinkTarget::Unit(id), &changes.attachments).await?;
         }
         if let Some(m) = &changes.metadata {
-            meta_sql::patch(&mut tx, MetaTable::Units, id, m).await?;
+            meta_sql::patch(&mut tx, MetaTable::Units, id, m, "metadata").await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -306,11 +305,11 @@ impl Db {
     /// exists. Their children stay and lose their parent; their runs, attachments and
     /// files are deleted with them (FK cascade); units created during those runs keep
     /// existing with `created_during` cleared.
-    pub async fn delete_units(&self, org_id: Id, serials: &[String]) -> ApiResult<Vec<Id>> {
+    pub async fn delete_units(&self, org_id: Id, serials: &[String]) -> DbResult<Vec<Id>> {
         retry_write(|| self.delete_units_once(org_id, serials)).await
     }
 
-    async fn delete_units_once(&self, org_id: Id, serials: &[String]) -> ApiResult<Vec<Id>> {
+    async fn delete_units_once(&self, org_id: Id, serials: &[String]) -> DbResult<Vec<Id>> {
         let mut tx = self.begin().await?;
         let mut q = Sql::new("SELECT id FROM units WHERE org_id = ");
         q.push_bind(org_id)
@@ -319,7 +318,7 @@ impl Db {
             .push(" ORDER BY created_at, id");
         let ids: Vec<(Id,)> = tx.fetch_all(q).await?;
         if ids.is_empty() {
-            return Err(ApiError::not_found(
+            return Err(StoreError::not_found(
                 "No unit found with the given serial numbers",
             ));
         }
@@ -339,7 +338,7 @@ async fn find_revision(
     org_id: Id,
     part_number: &str,
     revision_number: &str,
-) -> ApiResult<(Id, Id)> {
+) -> DbResult<(Id, Id)> {
     tx.fetch_optional(
         Sql::new(
             "SELECT rv.id, rv.part_id FROM revisions rv JOIN parts p ON p.id = rv.part_id
@@ -354,7 +353,7 @@ async fn find_revision(
 }
 
 /// `(unit id, part id)` of the unit with serial `serial` (ci); 404 otherwise.
-async fn unit_ids(tx: &mut Tx, org_id: Id, serial: &str) -> ApiResult<(Id, Id)> {
+async fn unit_ids(tx: &mut Tx, org_id: Id, serial: &str) -> DbResult<(Id, Id)> {
     tx.fetch_optional(
         Sql::new("SELECT id, part_id FROM units WHERE org_id = $1 AND serial_key = $2")
             .bind(org_id)
@@ -364,13 +363,13 @@ async fn unit_ids(tx: &mut Tx, org_id: Id, serial: &str) -> ApiResult<(Id, Id)> 
     .ok_or_else(|| unit_not_found(serial))
 }
 
-pub fn unit_not_found(serial: &str) -> ApiError {
+pub fn unit_not_found(serial: &str) -> StoreError {
     if serial.is_empty() {
-        return ApiError::not_found("Unit not found");
+        return StoreError::not_found("Unit not found");
     }
-    ApiError::not_found(format!("Unit {serial} not found"))
+    StoreError::not_found(format!("Unit {serial} not found"))
 }
 
-fn unit_exists(serial: &str) -> ApiError {
-    ApiError::conflict(format!("Unit with serial number {serial} already exists"))
+fn unit_exists(serial: &str) -> StoreError {
+    StoreError::conflict(format!("Unit with serial number {serial} already exists"))
 }

@@ -12,8 +12,8 @@ use crate::db::runs::model::limit_validators;
 use crate::db::runs::{NewMeasurement, NewPhase, NewRun};
 use crate::db::{Id, Ts};
 use crate::error::ApiError;
-use crate::import::rules;
 use crate::metadata::{self, MAX_KEYS};
+use crate::rules;
 use crate::values::parse_query_ts;
 
 use super::table::{cell_value, number_cell};

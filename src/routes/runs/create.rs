@@ -10,12 +10,13 @@ use super::enums::{
 };
 use crate::db::{Id, Ts};
 use crate::metadata;
-use crate::values::{text_rule, trimmed, trimmed_required};
+use crate::rules;
+use crate::values::{trimmed, trimmed_required};
 
 #[derive(Debug, Deserialize, Validate)]
 pub struct RunCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
-    #[validate(custom(function = "serial_rule"))]
+    #[validate(custom(function = "rules::validate::serial"))]
     pub serial_number: String,
     #[validate(custom(function = "uuid_rule"))]
     pub procedure_id: String,
@@ -23,16 +24,16 @@ pub struct RunCreateRequest {
     pub ended_at: Ts,
     pub outcome: RunOutcome,
     #[serde(default, deserialize_with = "trimmed")]
-    #[validate(custom(function = "part_rule"))]
+    #[validate(custom(function = "rules::validate::part"))]
     pub part_number: Option<String>,
     #[serde(default, deserialize_with = "trimmed")]
-    #[validate(custom(function = "revision_rule"))]
+    #[validate(custom(function = "rules::validate::revision"))]
     pub revision_number: Option<String>,
     #[serde(default, deserialize_with = "trimmed")]
-    #[validate(custom(function = "batch_rule"))]
+    #[validate(custom(function = "rules::validate::batch"))]
     pub batch_number: Option<String>,
     #[serde(default, deserialize_with = "trimmed")]
-    #[validate(custom(function = "version_rule"))]
+    #[validate(custom(function = "rules::validate::version"))]
     pub procedure_version: Option<String>,
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "email_rule"))]
@@ -237,36 +238,6 @@ pub struct RunCreateSecret {
 
 fn rule(message: String) -> ValidationError {
     ValidationError::new("invalid").with_message(message.into())
-}
-
-fn serial_rule(s: &str) -> Result<(), ValidationError> {
-    text_rule("Serial number", s, 1, 60)
-}
-
-fn part_rule(s: &str) -> Result<(), ValidationError> {
-    text_rule("Part number", s, 1, 60)
-}
-
-fn revision_rule(s: &str) -> Result<(), ValidationError> {
-    text_rule("Revision number", s, 1, 60)
-}
-
-fn version_rule(s: &str) -> Result<(), ValidationError> {
-    text_rule("Procedure version", s, 1, 60)
-}
-
-/// Batch numbers: 1..100 characters from `A-Z a-z 0-9 _ -`.
-pub fn batch_rule(s: &str) -> Result<(), ValidationError> {
-    text_rule("Batch number", s, 1, 100)?;
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        return Err(rule(format!(
-            "Batch number may only contain letters, digits, `_` and `-` (found `{c}`)"
-        )));
-    }
-    Ok(())
 }
 
 fn uuid_rule(s: &str) -> Result<(), ValidationError> {

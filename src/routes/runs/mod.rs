@@ -25,7 +25,7 @@ use super::{IdResponse, IdsResponse, ListResponse};
 use crate::db::runs::{RunFilter, RunSort};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata;
 use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
 use crate::AppState;
@@ -42,7 +42,7 @@ pub fn routes() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<RunCreateRequest>,
+    ValidatedJson(body): ValidatedJson<RunCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let run = body.into_new_run()?;
     let id = state.db.create_run(&caller, run).await?;
@@ -191,7 +191,7 @@ async fn update(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,
-    Json(body): Json<RunUpdateRequest>,
+    ValidatedJson(body): ValidatedJson<RunUpdateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let uploads = body.attachments.unwrap_or_default();
     state
@@ -233,7 +233,7 @@ async fn update_metadata(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,
-    Json(body): Json<RunUpdateMetadataRequest>,
+    ValidatedJson(body): ValidatedJson<RunUpdateMetadataRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let patch = body.metadata.unwrap_or_default();
     state

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::serial_number_rule;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json, Path, Query};
+use crate::extract::{Caller, Path, Query, ValidatedJson};
 use crate::routes::IdResponse;
 use crate::values::{check_text, trimmed_required};
 use crate::AppState;
@@ -26,7 +26,7 @@ pub(super) async fn add_child(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     caller: Caller,
-    Json(body): Json<UnitAddChildRequest>,
+    ValidatedJson(body): ValidatedJson<UnitAddChildRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let id = state
         .db

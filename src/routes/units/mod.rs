@@ -14,13 +14,14 @@ use validator::Validate;
 use super::attachments::{download_url, public_base};
 use super::parts::{part_number_rule, revision_number_rule};
 use super::{IdResponse, IdsResponse, StationRef, UserRef};
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::metadata as db_metadata;
 use crate::db::units::{NewUnit, RelatedUnitRow, UnitChanges, UnitRow};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
-use crate::extract::{Caller, Json, Path, Query, UserCaller};
+use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
+use crate::rules;
 use crate::values::{iso_duration, text_rule, trimmed, trimmed_required};
 use crate::AppState;
 
@@ -93,7 +94,7 @@ pub struct UnitCreateRequest {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<UnitCreateRequest>,
+    ValidatedJson(body): ValidatedJson<UnitCreateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let new = NewUnit {
         serial_number: body.serial_number,
@@ -104,7 +105,7 @@ async fn create(
     };
     let id = state
         .db
-        .create_unit(caller.org_id, created_by(&caller), new)
+        .create_unit(caller.org_id, CreatedBy::of(&caller), new)
         .await?;
     Ok(axum::Json(IdResponse { id }))
 }
@@ -302,11 +303,13 @@ impl UnitUpdateRequest {
             ));
         }
         if let Some(Some(b)) = &self.batch_number {
-            if b.is_empty() {
-                issues.push(Issue::at(
-                    "Batch number cannot be empty (send null to remove the batch)",
-                    "batch_number",
-                ));
+            if let Err(message) = rules::batch(b) {
+                let message = if b.is_empty() {
+                    "Batch number cannot be empty (send null to remove the batch)".to_string()
+                } else {
+                    message
+                };
+                issues.push(Issue::at(message, "batch_number"));
             }
         }
         let mut attachments = Vec::new();
@@ -342,7 +345,7 @@ async fn update(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     caller: Caller,
-    Json(body): Json<UnitUpdateRequest>,
+    ValidatedJson(body): ValidatedJson<UnitUpdateRequest>,
 ) -> ApiResult<axum::Json<IdResponse>> {
     let changes = body.into_changes()?;
     let id = state

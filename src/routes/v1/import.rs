@@ -15,7 +15,7 @@ use validator::Validate;
 use super::V1Created;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json};
+use crate::extract::{Caller, ValidatedJson};
 use crate::import;
 use crate::AppState;
 
@@ -30,7 +30,7 @@ pub struct ImportRunRequest {
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<ImportRunRequest>,
+    ValidatedJson(body): ValidatedJson<ImportRunRequest>,
 ) -> ApiResult<axum::Json<V1Created>> {
     if !body.importer.trim().eq_ignore_ascii_case("OPENHTF") {
         return Err(ApiError::invalid(

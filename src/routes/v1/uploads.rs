@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::V1Success;
-use crate::db::common::created_by;
+use crate::db::common::CreatedBy;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json};
+use crate::extract::{Caller, ValidatedJson};
 use crate::routes::attachments::{public_base, signed_url};
 use crate::values::{text_rule, trimmed_required};
 use crate::AppState;
@@ -47,7 +47,7 @@ pub async fn initialize(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Json(body): Json<InitializeUploadRequest>,
+    ValidatedJson(body): ValidatedJson<InitializeUploadRequest>,
 ) -> ApiResult<axum::Json<InitializeUploadResponse>> {
     if let Some(size) = body.size_bytes {
         if size <= 0 {
@@ -62,7 +62,7 @@ pub async fn initialize(
     }
     let id = state
         .db
-        .create_upload(caller.org_id, created_by(&caller), &body.name)
+        .create_upload(caller.org_id, CreatedBy::of(&caller), &body.name)
         .await?;
     let base = public_base(&state, &headers);
     Ok(axum::Json(InitializeUploadResponse {
@@ -83,7 +83,7 @@ pub struct SyncUploadRequest {
 pub async fn sync(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<SyncUploadRequest>,
+    ValidatedJson(body): ValidatedJson<SyncUploadRequest>,
 ) -> ApiResult<axum::Json<V1Success>> {
     state
         .db

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 pub use self::request::CreateRunRequest;
 use super::V1Created;
 use crate::db::runs::{RunFilter, RunSort};
+use crate::db::StoreError;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, Json, Query};
+use crate::extract::{Caller, Query, ValidatedJson};
 use crate::import::resolve_procedure;
 use crate::routes::attachments::{download_url, public_base};
 use crate::routes::runs::render::{run_detail, RunGetResponse};
@@ -35,7 +36,7 @@ use crate::AppState;
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<CreateRunRequest>,
+    ValidatedJson(body): ValidatedJson<CreateRunRequest>,
 ) -> ApiResult<axum::Json<V1Created>> {
     body.check()?;
     let procedure_id = resolve_procedure(
@@ -121,8 +122,8 @@ pub async fn list(
         let detail = match state.db.run(caller.org_id, id).await {
             Ok(d) => d,
             // Deleted since it was listed.
-            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => continue,
-            Err(e) => return Err(e),
+            Err(StoreError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
         };
         let (mine, rest) = attachments.into_iter().partition(|a| a.run_id == Some(id));
         attachments = rest;

@@ -8,8 +8,9 @@ use crate::db::runs::model::limit_validators;
 use crate::db::runs::{NewLog, NewMeasurement, NewPhase, NewRun};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult};
-use crate::import::{openhtf::millis, rules, validators};
+use crate::import::{openhtf::millis, validators};
 use crate::routes::runs::enums::{LogLevel, MeasurementOutcome, PhaseOutcome};
+use crate::rules;
 use crate::values::{parse_iso_duration, parse_query_ts, trimmed, trimmed_required, Faults};
 
 /// `unit_under_test` of a legacy run.
