@@ -1,6 +1,24 @@
 //! The one error type. Every non-2xx v2 response leaves as
 //! `{"message", "code", "issues"?}` JSON with the status and code of BEHAVIOR.md §13.3.
 //! 5xx bodies carry a fixed message; the cause goes to the log only.
+//!
+//! ## Status discipline (BEHAVIOR: the TofuPilot CLI's offline queue, CLI.md §4.3)
+//!
+//! The CLI parks a queued run forever on any 4xx and retries on 429 and 5xx (and, for
+//! the attachment steps, only when the message says `temporarily`, `timeout`,
+//! `connection`, …). So on every path the queue uses — `POST /v2/runs`,
+//! `POST /v2/runs/{id}/attachments`, the upload `PUT`, `POST /v2/attachments/{id}/finalize`
+//! and the key check in front of them:
+//! - a 4xx only when sending the same request again can never succeed (bad body, unknown
+//!   or unlinked id, revoked key, expired or forged signature, too large);
+//! - 503 + `Retry-After` when it can: the database busy, unreachable or shutting down
+//!   (`From<sqlx::Error>` sorts with `is_transient`); 429 + `Retry-After` over the rate
+//!   limit; both say "temporarily";
+//! - 500 for bugs, plus the timing rule of BEHAVIOR.md §1.1 (a deliberate 500 that the
+//!   CLI retries: BEHAVIOR.md wins, the run stays queued with backoff).
+//!
+//! A server shutting down stops accepting connections and finishes in-flight requests:
+//! clients see a connection error, which the CLI retries.
 
 use std::fmt;
 
@@ -107,12 +125,29 @@ impl ApiError {
         )
     }
 
+    /// BEHAVIOR (status discipline): 429 with `Retry-After`. The message says
+    /// "temporarily": the TofuPilot CLI sorts attachment-step failures by the words of
+    /// the message and retries only on words such as `temporarily` or `timeout`.
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests, retry later",
+            "Too many requests: temporarily rate limited, retry later",
         );
         e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// BEHAVIOR (status discipline): 503 with `Retry-After` for a database that is busy,
+    /// unreachable or shutting down: retrying will help, so the answer must not be a 4xx
+    /// (the CLI's offline queue parks a run forever on any 4xx) and says "temporarily"
+    /// (see `too_many_requests`). The cause is logged, never sent.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database is temporarily unavailable, retry later",
+        );
+        e.retry_after_secs = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+        e.source = Some(source.into());
         e
     }
 
@@ -213,7 +248,36 @@ impl std::error::Error for ApiError {}
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(e)
+        if is_transient(&e) {
+            ApiError::unavailable(e)
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+/// `Retry-After` of a 503 for a busy or unreachable database.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
+/// Database failures that go away by themselves: pool exhausted or closed (shutdown),
+/// connection lost, SQLite busy/locked, Postgres serialization failure, deadlock, lock
+/// timeout, too many connections, server shutting down or starting.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            matches!(
+                code,
+                // SQLite: BUSY, LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT.
+                "5" | "6" | "261" | "517" | "773"
+                // Postgres: serialization failure, deadlock, lock not available,
+                // too many connections, admin/crash shutdown, cannot connect now.
+                | "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03"
+            ) || code.starts_with("08")
+        }
+        _ => false,
     }
 }
 

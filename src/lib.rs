@@ -6,6 +6,7 @@
 
 pub mod apikey;
 pub mod bootstrap;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -41,6 +42,9 @@ pub struct Settings {
     pub max_upload_size: u64,
     pub signed_url_ttl: Duration,
     pub unlinked_upload_ttl: Duration,
+    /// Approve every device login of the TofuPilot CLI for the only user
+    /// (`--auto-approve-devices`, single-user installs).
+    pub auto_approve_devices: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +55,7 @@ impl Default for Settings {
             max_upload_size: 1 << 30,
             signed_url_ttl: Duration::from_secs(3600),
             unlinked_upload_ttl: Duration::from_secs(86400),
+            auto_approve_devices: false,
         }
     }
 }

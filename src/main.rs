@@ -34,6 +34,12 @@ async fn main() -> ExitCode {
             init_logging(LogFormat::Pretty);
             create_key(user, station, organization, &db.database_url).await
         }
+        Some(Command::Keys {
+            command: KeysCommand::Cli(command),
+        }) => {
+            init_logging(LogFormat::Pretty);
+            tofulab::commands::keys::run(command).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +119,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_upload_size: args.max_upload_size,
         signed_url_ttl: Duration::from_secs(args.signed_url_ttl),
         unlinked_upload_ttl: Duration::from_secs(args.unlinked_upload_ttl),
+        auto_approve_devices: args.auto_approve_devices,
     };
     let state = AppState::new(
         db.clone(),

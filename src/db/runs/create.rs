@@ -107,7 +107,8 @@ async fn insert_run(
     check_procedure(tx, caller, run.procedure_id).await?;
     if run.ended_at < run.started_at {
         // COMPAT: 500, not 400: the older Python client only accepts a generic error or a
-        // 500 here (BEHAVIOR.md §1.1 timing rule, §24).
+        // 500 here (BEHAVIOR.md §1.1 timing rule, §24). The TofuPilot CLI retries a 500
+        // with backoff, so such a run stays in its queue instead of being parked.
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ended_at must not be before started_at",
