@@ -144,7 +144,7 @@ impl ApiError {
     pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "The database is temporarily unavailable, retry later",
+            "Service temporarily unavailable, retry later",
         );
         e.retry_after_secs = Some(UNAVAILABLE_RETRY_AFTER_SECS);
         e.source = Some(source.into());
