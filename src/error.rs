@@ -301,3 +301,24 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_database_errors_are_503_with_retry_after() {
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            let e = ApiError::from(e);
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.retry_after_secs, Some(UNAVAILABLE_RETRY_AFTER_SECS));
+            assert!(e.message.contains("temporarily"));
+        }
+        let e = ApiError::from(sqlx::Error::RowNotFound);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.retry_after_secs, None);
+        let limited = ApiError::too_many_requests(0);
+        assert_eq!(limited.retry_after_secs, Some(1));
+        assert!(limited.message.contains("temporarily"));
+    }
+}
