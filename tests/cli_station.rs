@@ -67,6 +67,14 @@ async fn setup_token(srv: &TestServer, station: &str) -> String {
         .token
 }
 
+/// A new station (linked to nothing) created with a user key; returns its id.
+async fn setup_station(srv: &TestServer, user_key: &str) -> String {
+    let r = srv
+        .post("/api/v2/stations", user_key, json!({"name": "Bench 2"}))
+        .await;
+    r.expect(200)["id"].as_str().unwrap().to_string()
+}
+
 /// `POST /api/cli/login/redeem` → 200; returns (key, installation id, body).
 async fn redeem(srv: &TestServer, token: &str, hostname: &str) -> (String, String, Value) {
     let r = cli(
@@ -393,6 +401,21 @@ async fn setup_tokens_are_single_use_hashed_and_expire() {
     .await;
     r.expect(400);
     assert!(r.message().to_lowercase().contains("invalid"), "{}", r.text);
+
+    // `--url http://host:port/` makes the CLI send `//api/...` during login.
+    let fresh = setup_token(&srv, &setup_station(&srv, &org.user_key).await).await;
+    let r = cli(
+        &srv,
+        Method::POST,
+        "//api/cli/login/redeem",
+        None,
+        Some(redeem_body(&fresh, "x")),
+    )
+    .await;
+    let key = r.expect(200)["api_key"].as_str().unwrap().to_string();
+    cli(&srv, Method::GET, "//api/cli/whoami", Some(&key), None)
+        .await
+        .expect(200);
 
     // A missing token is a validation error naming the field.
     let r = cli(
