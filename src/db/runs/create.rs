@@ -56,6 +56,15 @@ impl Db {
                 {
                     attempt += 1;
                 }
+                // BEHAVIOR (status discipline, error.rs): contention that outlasted every
+                // attempt is transient: 503 + Retry-After, so that the CLI's queue retries.
+                Err(e)
+                    if e.is_retryable()
+                        || e.is_unique_violation()
+                        || e.is_foreign_key_violation() =>
+                {
+                    return Err(ApiError::unavailable(e))
+                }
                 Err(e) => return Err(e),
             }
         }

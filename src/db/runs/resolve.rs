@@ -33,7 +33,8 @@ async fn find_or_insert(tx: &mut Tx, find: Sql, insert: Sql, new_id: Id) -> ApiR
             return Ok((new_id, true));
         }
     }
-    Err(ApiError::internal(
+    // BEHAVIOR (status discipline, error.rs): contention, not a bug: 503, retried.
+    Err(ApiError::unavailable(
         "find-or-create kept losing its row to concurrent deletes",
     ))
 }
@@ -236,7 +237,8 @@ pub(super) async fn insert_unit(
             return Ok((unit, false));
         }
     }
-    Err(ApiError::internal(
+    // BEHAVIOR (status discipline, error.rs): contention, not a bug: 503, retried.
+    Err(ApiError::unavailable(
         "unit kept vanishing during find-or-create",
     ))
 }
