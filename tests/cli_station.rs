@@ -740,6 +740,21 @@ async fn device_logins_can_be_denied_expire_and_be_refused() {
     let expired = srv.db.create_device_code(ts_in(-1)).await.unwrap();
     let r = poll(&srv, &expired.device_code).await;
     assert_eq!(r.json["error"], "expired_token");
+    // A day after expiry a request is forgotten (swept when the next one starts).
+    let stale = srv.db.create_device_code(ts_in(-2 * 86400)).await.unwrap();
+    assert_eq!(
+        poll(&srv, &stale.device_code).await.json["error"],
+        "expired_token"
+    );
+    device_code(&srv).await;
+    assert_eq!(
+        poll(&srv, &stale.device_code).await.json["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        poll(&srv, &expired.device_code).await.json["error"],
+        "expired_token"
+    );
 
     // Unknown email, unknown code, wrong grant type, missing client id.
     let start = device_code(&srv).await;

@@ -103,6 +103,11 @@ impl Db {
         let user_code = retry_write(|| async {
             let code = user_code();
             let mut tx = self.begin().await?;
+            // Requests nobody finished are forgotten a day after they expired.
+            tx.execute(
+                Sql::new("DELETE FROM device_codes WHERE expires_at < $1").bind(ts_in(-86400)),
+            )
+            .await?;
             tx.execute(
                 Sql::new(
                     "INSERT INTO device_codes (id, device_code_hash, user_code, created_at,

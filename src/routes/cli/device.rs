@@ -69,9 +69,14 @@ pub struct DeviceCodeResponse {
 /// will live.
 pub async fn code(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
+    // Unauthenticated and writes a row: counted against the client address.
+    if let Err(e) = limit_failures(&state, ip) {
+        return e.into_response();
+    }
     let req = match parse_body(&headers, &body) {
         Ok(r) => r,
         Err(e) => return oauth_error("invalid_request", &e),
