@@ -63,6 +63,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    #[command(flatten)]
+    Cli(crate::commands::cli_keys::CliKeysCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -124,6 +126,12 @@ pub struct ServeArgs {
     /// Uploads never finalized nor linked to anything are deleted after this many seconds.
     #[arg(long, env = "TOFULAB_UNLINKED_UPLOAD_TTL", default_value_t = 86400)]
     pub unlinked_upload_ttl: u64,
+
+    /// Approve every device login of the TofuPilot CLI (`tofupilot login --url …`) for
+    /// the only user of the database, without `tofulab keys approve-device`. For a
+    /// single-user install on a trusted machine only.
+    #[arg(long, env = "TOFULAB_AUTO_APPROVE_DEVICES")]
+    pub auto_approve_devices: bool,
 }
 
 impl Default for ServeArgs {

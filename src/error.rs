@@ -1,6 +1,24 @@
 //! The one error type. Every non-2xx v2 response leaves as
 //! `{"message", "code", "issues"?}` JSON with the status and code of BEHAVIOR.md §13.3.
 //! 5xx bodies carry a fixed message; the cause goes to the log only.
+//!
+//! ## Status discipline (BEHAVIOR: the TofuPilot CLI's offline queue, CLI.md §4.3)
+//!
+//! The CLI parks a queued run forever on any 4xx and retries on 429 and 5xx (and, for
+//! the attachment steps, only when the message says `temporarily`, `timeout`,
+//! `connection`, …). So on every path the queue uses — `POST /v2/runs`,
+//! `POST /v2/runs/{id}/attachments`, the upload `PUT`, `POST /v2/attachments/{id}/finalize`
+//! and the key check in front of them:
+//! - a 4xx only when sending the same request again can never succeed (bad body, unknown
+//!   or unlinked id, revoked key, expired or forged signature, too large);
+//! - 503 + `Retry-After` when it can: the database busy, unreachable or shutting down
+//!   (`From<sqlx::Error>` sorts with `is_transient`); 429 + `Retry-After` over the rate
+//!   limit; both say "temporarily";
+//! - 500 for bugs, plus the timing rule of BEHAVIOR.md §1.1 (a deliberate 500 that the
+//!   CLI retries: BEHAVIOR.md wins, the run stays queued with backoff).
+//!
+//! A server shutting down stops accepting connections and finishes in-flight requests:
+//! clients see a connection error, which the CLI retries.
 
 use std::fmt;
 
@@ -102,12 +120,29 @@ impl ApiError {
         )
     }
 
+    /// BEHAVIOR (status discipline): 429 with `Retry-After`. The message says
+    /// "temporarily": the TofuPilot CLI sorts attachment-step failures by the words of
+    /// the message and retries only on words such as `temporarily` or `timeout`.
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests, retry later",
+            "Too many requests: temporarily rate limited, retry later",
         );
         e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// BEHAVIOR (status discipline): 503 with `Retry-After` for a database that is busy,
+    /// unreachable or shutting down: retrying will help, so the answer must not be a 4xx
+    /// (the CLI's offline queue parks a run forever on any 4xx) and says "temporarily"
+    /// (see `too_many_requests`). The cause is logged, never sent.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable, retry later",
+        );
+        e.retry_after_secs = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+        e.source = Some(source.into());
         e
     }
 
@@ -174,6 +209,9 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// `Retry-After` of a 503 for a busy or unreachable database.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// The one place where storage outcomes become statuses and envelopes.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -198,20 +236,20 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
             StoreError::TooLarge { limit } => ApiError::payload_too_large(limit),
-            // Still conflicting after every retry: the client may try again later.
-            StoreError::Retryable(cause) => {
-                tracing::warn!(error = %cause, "database busy after retries");
-                let mut e = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The database is busy, retry later",
-                );
-                e.retry_after_secs = Some(1);
-                e
-            }
+            // Still conflicting after every retry, or the database cannot answer right
+            // now: the client may try again later (status discipline above).
+            StoreError::Retryable(cause) => ApiError::unavailable(cause),
+            StoreError::Unavailable(cause) => ApiError::unavailable(cause),
             e @ (StoreError::UniqueViolation(_)
             | StoreError::ForeignKeyViolation(_)
             | StoreError::Other(_)) => ApiError::internal(e),
         }
+    }
+}
+
+impl IntoResponse for StoreError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 
@@ -227,5 +265,26 @@ impl IntoResponse for ApiError {
             }
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_database_errors_are_503_with_retry_after() {
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            let e = ApiError::from(e);
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.retry_after_secs, Some(UNAVAILABLE_RETRY_AFTER_SECS));
+            assert!(e.message.contains("temporarily"));
+        }
+        let e = ApiError::from(sqlx::Error::RowNotFound);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.retry_after_secs, None);
+        let limited = ApiError::too_many_requests(0);
+        assert_eq!(limited.retry_after_secs, Some(1));
+        assert!(limited.message.contains("temporarily"));
     }
 }

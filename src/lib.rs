@@ -46,6 +46,9 @@ pub struct Settings {
     pub max_upload_size: u64,
     pub signed_url_ttl: Duration,
     pub unlinked_upload_ttl: Duration,
+    /// Approve every device login of the TofuPilot CLI for the only user
+    /// (`--auto-approve-devices`, single-user installs).
+    pub auto_approve_devices: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +59,7 @@ impl Default for Settings {
             max_upload_size: 1 << 30,
             signed_url_ttl: Duration::from_secs(3600),
             unlinked_upload_ttl: Duration::from_secs(86400),
+            auto_approve_devices: false,
         }
     }
 }
@@ -145,8 +149,39 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Before routing: a path rewrite inside the router would come too late.
+    let app = tower::Layer::layer(
+        &tower::util::MapRequestLayer::new(collapse_leading_slashes),
+        app(state),
+    );
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(app);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// `//api/cli/login/redeem` → `/api/cli/login/redeem`. COMPAT: the TofuPilot CLI joins
+/// `--url` and the path verbatim during `login` (CLI.md §1.1), so a URL typed with a
+/// trailing slash sends a doubled one. Only the leading slashes are collapsed: empty
+/// segments further in stay 404 (BEHAVIOR.md §13.1).
+fn collapse_leading_slashes(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if !path.starts_with("//") {
+        return req;
+    }
+    let rest = path.trim_start_matches('/');
+    let fixed = match req.uri().query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = fixed.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }

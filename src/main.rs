@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tofulab::commands::{init_logging, keys, seed, serve};
+use tofulab::commands::{cli_keys, init_logging, keys, seed, serve};
 use tofulab::config::{Cli, Command, KeysCommand, LogFormat};
 
 #[tokio::main]
@@ -27,6 +27,12 @@ async fn main() -> ExitCode {
         }) => {
             init_logging(LogFormat::Pretty);
             keys::create_key(user, station, organization, &db.database_url).await
+        }
+        Some(Command::Keys {
+            command: KeysCommand::Cli(command),
+        }) => {
+            init_logging(LogFormat::Pretty);
+            cli_keys::run(command).await
         }
     };
     match result {

@@ -359,12 +359,15 @@ async fn server_errors_reveal_nothing() {
     // The database goes away under the running server.
     srv.db.close().await;
 
+    // A database that cannot answer is transient trouble: 503 with Retry-After (the
+    // TofuPilot CLI's queue retries it), with a fixed body like every 5xx.
     let r = srv.get("/api/v2/procedures", &org.user_key).await;
-    r.expect(500);
+    r.expect(503);
     assert_eq!(
         r.json,
-        json!({"message": "Internal server error", "code": "INTERNAL_SERVER_ERROR"})
+        json!({"message": "Service temporarily unavailable, retry later", "code": "SERVICE_UNAVAILABLE"})
     );
+    assert!(r.headers.get("retry-after").is_some());
     for word in ["sqlx", "pool", "closed", "sqlite", "postgres", "database"] {
         assert!(
             !r.text.to_lowercase().contains(word),

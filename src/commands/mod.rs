@@ -1,6 +1,7 @@
 //! What the `tofulab` subcommands do. `main.rs` parses the command line and dispatches
 //! here; each command returns `Err(message)` for `main` to print.
 
+pub mod cli_keys;
 pub mod keys;
 pub mod seed;
 pub mod serve;

@@ -67,6 +67,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         max_upload_size: args.max_upload_size,
         signed_url_ttl: Duration::from_secs(args.signed_url_ttl),
         unlinked_upload_ttl: Duration::from_secs(args.unlinked_upload_ttl),
+        auto_approve_devices: args.auto_approve_devices,
     };
     let state = AppState::new(
         db.clone(),

@@ -44,9 +44,13 @@ pub enum StoreError {
     UniqueViolation(sqlx::Error),
     /// A referenced row vanished under the transaction (a concurrent delete).
     ForeignKeyViolation(sqlx::Error),
-    /// A transient conflict (Postgres deadlock or serialization failure, SQLite busy):
-    /// the whole transaction may be retried.
+    /// A transient conflict (Postgres deadlock, serialization failure or lock timeout,
+    /// SQLite busy or locked): the whole transaction may be retried.
     Retryable(sqlx::Error),
+    /// The database cannot answer right now (pool exhausted or closed at shutdown,
+    /// connection lost, too many connections, server shutting down or starting), or a
+    /// write kept losing a race: the request may be sent again later.
+    Unavailable(BoxError),
     /// Anything else: a bug or an unreachable database. Logged, never shown.
     Other(BoxError),
 }
@@ -114,7 +118,7 @@ impl fmt::Display for StoreError {
             StoreError::UniqueViolation(e)
             | StoreError::ForeignKeyViolation(e)
             | StoreError::Retryable(e) => write!(f, "{e}"),
-            StoreError::Other(e) => write!(f, "{e}"),
+            StoreError::Unavailable(e) | StoreError::Other(e) => write!(f, "{e}"),
         }
     }
 }
@@ -123,16 +127,26 @@ impl std::error::Error for StoreError {}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        let sqlx::Error::Database(db) = &e else {
-            return StoreError::Other(e.into());
+        let db = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                return StoreError::Unavailable(e.into())
+            }
+            sqlx::Error::Database(db) => db,
+            _ => return StoreError::Other(e.into()),
         };
-        // Postgres: 40001 serialization failure, 40P01 deadlock. SQLite: 5 BUSY, 6 LOCKED,
-        // 517 BUSY_SNAPSHOT.
+        let code = db.code();
+        let code = code.as_deref().unwrap_or("");
         if matches!(
-            db.code().as_deref(),
-            Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517")
+            code,
+            // SQLite: BUSY, LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT. Postgres:
+            // serialization failure, deadlock, lock not available.
+            "5" | "6" | "261" | "517" | "773" | "40001" | "40P01" | "55P03"
         ) {
             StoreError::Retryable(e)
+        } else if matches!(code, "53300" | "57P01" | "57P02" | "57P03") || code.starts_with("08") {
+            // Postgres: too many connections, shutting down, cannot connect now, and the
+            // connection exceptions.
+            StoreError::Unavailable(e.into())
         } else if db.is_unique_violation() {
             StoreError::UniqueViolation(e)
         } else if db.is_foreign_key_violation() {

@@ -32,6 +32,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let caller = match state.db.find_caller_by_key_digest(&digest).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return reject_unauthenticated(&state, ip, "Invalid API key"),
+        // BEHAVIOR: a database that cannot answer is a 503, never a 401: a 401 makes the
+        // CLI's station daemon wipe its credentials.
         Err(e) => return ApiError::from(e).into_response(),
     };
     if let Err(e) = state.limiter.check(&LimitKey::ApiKey(caller.key_id)) {

@@ -99,6 +99,8 @@ pub struct AttachmentFinalizeResponse {
 
 /// `attachments.finalize` — `POST /v2/attachments/{id}/finalize` (no body): confirms
 /// the upload and returns its download URL. Idempotent; 400 before any bytes arrived.
+// BEHAVIOR: last step of the CLI's offline queue (its result only warns). 404 for an
+// unknown id and 400 before any bytes arrived are final; a busy database is 503.
 async fn finalize(
     State(state): State<AppState>,
     Path(id): Path<Id>,
@@ -137,6 +139,9 @@ async fn delete_uploads(
 
 /// `runs.create_attachment` — `POST /v2/runs/{id}/attachments`: an upload already linked
 /// to the run (listed by the run right away). Both key types.
+// BEHAVIOR: second step of the CLI's offline queue, which parks on 4xx and on any
+// message without a "transient" word: 404 (`not found`) and 400 only for an unknown run
+// or a bad name; a busy database is 503 "temporarily unavailable" with Retry-After.
 async fn create_run_attachment(
     State(state): State<AppState>,
     Path(run_id): Path<Id>,

@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod batches;
+pub mod cli;
 pub mod deployments;
 pub mod health;
 pub mod identity;
@@ -51,10 +52,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .nest("/v2", v2)
         .nest("/v1", v1::routes())
         .nest("/trpc", trpc::routes())
+        .merge(cli::keyed_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             crate::middleware::auth::authenticate,
-        ));
+        ))
+        // After the auth layer: these carry a setup token, a device code or an access
+        // token instead of an API key.
+        .merge(cli::open_routes());
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

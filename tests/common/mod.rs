@@ -345,6 +345,7 @@ pub fn assert_error_envelope(r: &Resp) {
         415 => "UNSUPPORTED_MEDIA_TYPE",
         422 => "UNPROCESSABLE_CONTENT",
         429 => "TOO_MANY_REQUESTS",
+        503 => "SERVICE_UNAVAILABLE",
         _ => "INTERNAL_SERVER_ERROR",
     };
     assert_eq!(r.code(), expected, "code for {}: {}", r.status, r.text);

@@ -33,8 +33,9 @@ async fn find_or_insert<T: Row>(
             return Ok((inserted, true));
         }
     }
-    Err(StoreError::other(
-        "find-or-create kept losing its row to concurrent deletes",
+    // BEHAVIOR (status discipline, error.rs): contention, not a bug: 503, retried.
+    Err(StoreError::Unavailable(
+        "find-or-create kept losing its row to concurrent deletes".into(),
     ))
 }
 

@@ -71,6 +71,10 @@ pub struct FileUploadResponse {
 /// exactly 200 (clients require it). The `Content-Type` sent is stored, default
 /// `application/octet-stream`. Uploading again replaces the bytes atomically. Over
 /// `--max-upload-size`: 413 (up front when `Content-Length` says so), nothing kept.
+// BEHAVIOR: the CLI's offline queue sorts a failed PUT by the words of the message:
+// `expired`/`signature`/`invalid`/`not found` park it (403 signature, 404), and so does
+// 413; a stall is 408 whose message says `timeout` so that the upload is retried, and
+// a busy database is 503 "temporarily unavailable" with Retry-After.
 pub(super) async fn upload(
     State(state): State<AppState>,
     Path(id): Path<Id>,
@@ -130,7 +134,7 @@ fn body_frames(body: Body) -> impl futures_util::Stream<Item = ApiResult<bytes::
             ))),
             Err(_) => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "The upload stalled: no bytes received for two minutes",
+                "Upload timeout: no bytes received for two minutes, send it again",
             )),
         };
         Some((item, frames))

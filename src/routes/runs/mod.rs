@@ -39,6 +39,9 @@ pub fn routes() -> Router<AppState> {
 
 /// `runs.create` — `POST /v2/runs`. Returns the run id; with a `client_run_ref` already
 /// used, the id of the run created first.
+// BEHAVIOR: first step of the CLI's offline queue. 4xx only for what no retry fixes
+// (400 body, 403 unlinked procedure, 404 unknown procedure); a busy database is 503
+// with Retry-After (see the status discipline in `error.rs`).
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
