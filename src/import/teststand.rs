@@ -25,8 +25,7 @@ const FORMAT: &str = "TESTSTAND";
 
 /// Parses a TestStand XML document into one unit per UUT report.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, FormatError> {
-    let cleaned = strip_stylesheets(bytes);
-    let root = xml::parse(&cleaned).map_err(|e| FormatError::invalid(FORMAT, e))?;
+    let root = xml::parse(bytes).map_err(|e| FormatError::invalid(FORMAT, e))?;
     let reports = detect(&root)?;
     let mut file = ParsedFile::default();
     for (i, report) in reports.into_iter().enumerate() {
@@ -51,36 +50,6 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, FormatError> {
         return Err(FormatError::no_result());
     }
     Ok(file)
-}
-
-/// Blanks out `<?xml:stylesheet …>` / `<?xml-stylesheet …>` instructions (old TestStand
-/// versions wrote malformed ones), keeping every other byte where it was.
-fn strip_stylesheets(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let needles: [&[u8]; 2] = [b"<?xml:stylesheet", b"<?xml-stylesheet"];
-    let found = |b: &[u8]| {
-        needles
-            .iter()
-            .filter_map(|n| b.windows(n.len()).position(|w| w == *n))
-            .min()
-    };
-    if found(bytes).is_none() {
-        return std::borrow::Cow::Borrowed(bytes);
-    }
-    let mut out = bytes.to_vec();
-    let mut from = 0;
-    while let Some(i) = found(&out[from..]).map(|i| i + from) {
-        let end = out[i..]
-            .iter()
-            .position(|b| *b == b'>')
-            .map_or(out.len(), |e| i + e + 1);
-        for b in &mut out[i..end] {
-            if *b != b'\n' {
-                *b = b' ';
-            }
-        }
-        from = end;
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 fn detect(root: &Element) -> Result<Vec<&Element>, FormatError> {
@@ -434,14 +403,6 @@ fn measurements(r: &Element, step: &str, status: Option<&str>) -> Vec<NewMeasure
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stylesheets_are_blanked() {
-        let doc = b"<?xml version='1.0'?>\n<?xml:stylesheet type=\"text/xsl\" href=\"C:\\a b.xsl\">\n<Reports/>";
-        let out = strip_stylesheets(doc);
-        assert_eq!(out.len(), doc.len());
-        assert!(xml::parse(&out).is_ok());
-    }
 
     #[test]
     fn detection() {

@@ -52,8 +52,11 @@ pub fn line_of(bytes: &[u8], offset: usize) -> usize {
         + 1
 }
 
-/// Parses a whole document into its root element.
+/// Parses a whole document into its root element. `<?xml:stylesheet …>` instructions
+/// are ignored even when malformed (old TestStand versions wrote them without `?>`).
 pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
+    let cleaned = strip_stylesheets(bytes);
+    let bytes: &[u8] = &cleaned;
     let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
@@ -165,6 +168,36 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     root.ok_or_else(|| fail("no root element".into(), 0))
 }
 
+/// Blanks out `<?xml:stylesheet …>` / `<?xml-stylesheet …>` instructions (old TestStand
+/// versions wrote malformed ones), keeping every other byte where it was.
+fn strip_stylesheets(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let needles: [&[u8]; 2] = [b"<?xml:stylesheet", b"<?xml-stylesheet"];
+    let found = |b: &[u8]| {
+        needles
+            .iter()
+            .filter_map(|n| b.windows(n.len()).position(|w| w == *n))
+            .min()
+    };
+    if found(bytes).is_none() {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = bytes.to_vec();
+    let mut from = 0;
+    while let Some(i) = found(&out[from..]).map(|i| i + from) {
+        let end = out[i..]
+            .iter()
+            .position(|b| *b == b'>')
+            .map_or(out.len(), |e| i + e + 1);
+        for b in &mut out[i..end] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+        from = end;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether the XML declaration names ISO-8859-1 / Latin-1 / Windows-1252.
 fn declares_latin1(body: &[u8]) -> bool {
     let head = &body[..body.len().min(200)];
@@ -273,6 +306,14 @@ mod tests {
         assert_eq!(item.attr("name"), Some("&x"));
         assert_eq!(item.text, "t<y>");
         assert!(root.child("Plain").unwrap().ns.is_none());
+    }
+
+    #[test]
+    fn stylesheets_are_blanked() {
+        let doc = b"<?xml version='1.0'?>\n<?xml:stylesheet type=\"text/xsl\" href=\"C:\\a b.xsl\">\n<Reports/>";
+        let out = strip_stylesheets(doc);
+        assert_eq!(out.len(), doc.len());
+        assert!(parse(&out).is_ok());
     }
 
     #[test]
