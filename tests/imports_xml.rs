@@ -473,6 +473,76 @@ mod wsxf {
     }
 }
 
+/// A WSXF report for `sn` with part `pn` (an empty `pn` leaves the attribute out).
+fn wsxf_report(sn: &str, pn: &str) -> String {
+    let pn = if pn.is_empty() {
+        String::new()
+    } else {
+        format!(" PN=\"{pn}\"")
+    };
+    format!(
+        "<Report Type=\"UUT\" SN=\"{sn}\"{pn} Result=\"Passed\" Start=\"2024-01-01T00:00:00Z\">\
+         <Step Name=\"S\" StepType=\"ET_NLT\" Status=\"Passed\" total_time=\"1\">\
+         <NumericLimit Name=\"v\" NumericValue=\"1\" CompOperator=\"LOG\" Status=\"Passed\"/></Step></Report>"
+    )
+}
+
+#[tokio::test]
+async fn units_that_cannot_be_created_are_skipped_with_warnings() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let long = "L".repeat(61);
+    let doc = format!(
+        "<Reports xmlns=\"http://wats.virinco.com/schemas/WATS/Report/wsxf\">{}{}{}{}</Reports>",
+        wsxf_report("OK-1", "P-1"),
+        wsxf_report(&long, "P-1"),
+        wsxf_report("NOPART-1", ""),
+        wsxf_report("OK-2", "P-1"),
+    );
+    let res = import_text(&srv, &org.user_key, "mixed.xml", &doc, "WSXF").await;
+    assert_eq!(res["success"], json!(true), "{res}");
+    assert_eq!(ids(&res).len(), 2);
+    let warnings: Vec<&str> = res["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("Report 2 (serial \"LLL") && warnings[0].contains("at most 60"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].starts_with("Report 3 (serial \"NOPART-1\") not imported")
+            && warnings[1].contains("Part number is required"),
+        "{}",
+        warnings[1]
+    );
+    assert!(warnings[1].ends_with("or import it again with allow_duplicate."));
+    let serials: Vec<String> = serials_of(&srv, &org.user_key, &ids(&res)).await;
+    assert_eq!(serials, ["OK-1", "OK-2"]);
+    assert_eq!(
+        all_runs(&srv, &org.user_key).await.len(),
+        2,
+        "skipped units left nothing"
+    );
+    // A retry answers the runs that exist; the rest is not completed.
+    let again = import_text(&srv, &org.user_key, "mixed.xml", &doc, "WSXF").await;
+    assert_eq!(again["already_imported"], json!(true));
+    assert_eq!(ids(&again), ids(&res));
+}
+
+async fn serials_of(srv: &TestServer, key: &str, ids: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        let run = get_run(srv, key, id).await;
+        out.push(run["unit"]["serial_number"].as_str().unwrap().to_string());
+    }
+    out
+}
+
 mod atml {
     use super::*;
 
