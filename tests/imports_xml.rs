@@ -205,6 +205,7 @@ mod wats {
                 "Ask",
                 "Broken check",
                 "Flash",
+                "Photo",
                 "Skipped check"
             ]
         );
@@ -292,9 +293,37 @@ mod wats {
             json!("OK")
         );
 
-        let report = &run["attachments"][0];
-        assert_eq!(report["is_report"], json!(true));
-        assert_eq!(report["name"], "r.json");
+        // The file is the report; the embedded file an attachment of its own.
+        let files: Vec<(&str, bool, i64)> = run["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap(),
+                    a["is_report"].as_bool().unwrap(),
+                    a["size"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            files.contains(&("r.json", true, WATS.len() as i64)),
+            "{files:?}"
+        );
+        assert!(files.contains(&("photo.txt", false, 11)), "{files:?}");
+        let photo = run["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "photo.txt")
+            .unwrap();
+        let body = reqwest::get(photo["download_url"].as_str().unwrap())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, "hello world");
     }
 
     #[tokio::test]
@@ -470,6 +499,17 @@ mod wsxf {
             json!([]),
             "the file is the first run's report"
         );
+        let trace = run["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "trace.bin")
+            .expect("embedded attachment");
+        assert_eq!(
+            (trace["is_report"].clone(), trace["size"].clone()),
+            (json!(false), json!(3))
+        );
+        assert_eq!(trace["content_type"], "application/octet-stream");
     }
 }
 

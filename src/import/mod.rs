@@ -290,6 +290,16 @@ pub async fn runs_of_file(
                     Ok(id) => {
                         report_linked |= claimed;
                         warnings.extend(item.warnings);
+                        for file in item.files {
+                            if let Err(e) = store_file(db, caller, id, &file).await {
+                                warnings.push(format!(
+                                    "{}: attachment \"{}\" not stored: {}",
+                                    unit.label,
+                                    file.name,
+                                    api_error_text(&e)
+                                ));
+                            }
+                        }
                         Ok(id)
                     }
                     Err(e) => {
@@ -332,6 +342,27 @@ pub async fn runs_of_file(
         already_imported: false,
         warnings,
     })
+}
+
+/// Stores a file embedded in a report as an attachment of run `run_id`.
+async fn store_file(
+    db: &Db,
+    caller: &Caller,
+    run_id: Id,
+    file: &resultmap::EmbeddedFile,
+) -> ApiResult<()> {
+    let by = crate::db::common::created_by(caller);
+    let id = db
+        .create_run_upload(caller.org_id, run_id, by, &file.name)
+        .await?;
+    let body = futures_util::stream::iter([Ok(bytes::Bytes::from(file.bytes.clone()))]);
+    let content_type = file
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    db.store_blob(id, content_type, MAX_IMPORT_FILE, body)
+        .await?;
+    db.finalize_upload(caller.org_id, id).await
 }
 
 /// The procedure a file names (IMPORTERS.md §1.7): found by name (case-insensitive),

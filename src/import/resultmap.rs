@@ -48,6 +48,41 @@ pub struct ImportRun {
     pub sub_units: Vec<String>,
     /// Notes about this run, returned only when it is created.
     pub warnings: Vec<String>,
+    /// Files embedded in the report, stored as attachments of the run.
+    pub files: Vec<EmbeddedFile>,
+}
+
+/// A file embedded in a report (base64 in WSJF/WSXF).
+#[derive(Debug, Clone)]
+pub struct EmbeddedFile {
+    pub name: String,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl EmbeddedFile {
+    /// Decodes base64 `data` (whitespace ignored); `Err` with a warning naming the file
+    /// and step when it is not base64.
+    pub fn decode(
+        name: Option<String>,
+        content_type: Option<String>,
+        data: &str,
+        step: &str,
+    ) -> Result<EmbeddedFile, String> {
+        use base64::Engine;
+        let name = name.unwrap_or_else(|| format!("{step} attachment"));
+        let compact: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+        match base64::engine::general_purpose::STANDARD.decode(compact) {
+            Ok(bytes) => Ok(EmbeddedFile {
+                name,
+                content_type,
+                bytes,
+            }),
+            Err(e) => Err(format!(
+                "Attachment \"{name}\" of step \"{step}\" not imported: its data is not base64 ({e})"
+            )),
+        }
+    }
 }
 
 /// Why a file cannot be imported at all: the whole sentence, naming the place.
@@ -379,17 +414,20 @@ pub struct Step {
     pub measurements: Vec<NewMeasurement>,
     /// Error messages of the step (`<text> (code N)`).
     pub errors: Vec<String>,
+    /// Files embedded in the step.
+    pub files: Vec<EmbeddedFile>,
 }
 
 /// Lays steps out as phases from `run_start`: a step without a start starts where the
 /// previous one ended; its end is its own, else start + duration, else its start.
-/// Returns the phases, the `ERROR` logs of step errors and the last phase end.
-pub fn phases(steps: Vec<Step>, run_start: Ts) -> (Vec<NewPhase>, Vec<NewLog>, Option<Ts>) {
+pub fn phases(steps: Vec<Step>, run_start: Ts) -> Layout {
+    let mut files = Vec::new();
     let mut cursor = run_start;
     let mut out = Vec::with_capacity(steps.len());
     let mut logs = Vec::new();
     let mut last_end = None;
-    for step in steps {
+    for mut step in steps {
+        files.append(&mut step.files);
         let started_at = step.start.unwrap_or(cursor);
         let ended_at = step
             .end
@@ -429,7 +467,21 @@ pub fn phases(steps: Vec<Step>, run_start: Ts) -> (Vec<NewPhase>, Vec<NewLog>, O
             measurements,
         });
     }
-    (out, logs, last_end)
+    Layout {
+        phases: out,
+        logs,
+        last_end,
+        files,
+    }
+}
+
+/// Steps laid out: the phases, the `ERROR` logs of step errors, the last phase end and
+/// the steps' embedded files.
+pub struct Layout {
+    pub phases: Vec<NewPhase>,
+    pub logs: Vec<NewLog>,
+    pub last_end: Option<Ts>,
+    pub files: Vec<EmbeddedFile>,
 }
 
 /// Suffixes ` #2`, ` #3` to measurement names repeated in one phase.
@@ -548,7 +600,12 @@ pub fn build_run(
 
     let first_step = steps.iter().filter_map(|s| s.start).min();
     let started_at = h.started_at.or(first_step).unwrap_or_else(Ts::now);
-    let (phases, mut logs, last_end) = phases(steps, started_at);
+    let Layout {
+        phases,
+        mut logs,
+        last_end,
+        files,
+    } = phases(steps, started_at);
     let ended_at = h
         .ended_at
         .or_else(|| h.duration.map(|d| plus_seconds(started_at, d)))
@@ -585,6 +642,7 @@ pub fn build_run(
         run,
         sub_units,
         warnings,
+        files,
     })
 }
 

@@ -4,8 +4,8 @@
 //! Decisions where the spec is silent:
 //! - The file's operator (`uut.user`) is kept as run metadata `operator`: a run's
 //!   `operated_by` must be a member of the organization, which a file cannot promise.
-//! - Embedded attachments (`attachment` steps, `binaryData`) are not stored; each one
-//!   adds a warning naming it.
+//! - Files of `attachment` steps become attachments of the run (`is_report: false`);
+//!   `binaryData` is ignored.
 //! - A result code other than the known letters and words leaves the run outcome to be
 //!   derived from the steps.
 
@@ -16,7 +16,7 @@ use crate::db::runs::{NewDataSeries, NewMeasurement};
 use super::lenient_json;
 use super::resultmap::{
     self, build_run, comparison, finite_json, label, measurement, seconds, set_numeric, timestamp,
-    FormatError, Header, Meta, ParsedFile, ParsedUnit, Step,
+    EmbeddedFile, FormatError, Header, Meta, ParsedFile, ParsedUnit, Step,
 };
 
 const FORMAT: &str = "WATS WSJF";
@@ -406,10 +406,15 @@ fn walk(
             .push(chart.to_measurement(chart_outcome(outcome)));
     }
     if let Some(a) = step.get("attachment").and_then(Value::as_object) {
-        warnings.push(format!(
-            "Attachment \"{}\" of step \"{name}\" not imported: embedded attachments are not stored",
-            s(a.get("name")).unwrap_or_default()
-        ));
+        match EmbeddedFile::decode(
+            s(a.get("name")),
+            s(a.get("contentType")),
+            a.get("data").and_then(Value::as_str).unwrap_or(""),
+            &name,
+        ) {
+            Ok(f) => st.files.push(f),
+            Err(w) => warnings.push(w),
+        }
     }
     if let Some(code) = step
         .get("callExe")

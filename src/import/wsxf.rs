@@ -7,13 +7,13 @@
 //! - When a report's steps are one sequence call, that call is the root sequence: it
 //!   names the procedure (when `Process@Name` is absent) and its version, and is not
 //!   part of the phases' `in:` path.
-//! - Embedded attachments are not stored: each adds a warning.
+//! - `Attachment` elements (base64) become attachments of the run.
 
 use serde_json::Value;
 
 use super::resultmap::{
     build_run, comparison, finite, label, measurement, seconds, set_numeric, timestamp,
-    FormatError, Header, ImportRun, Meta, ParsedFile, ParsedUnit, Step,
+    EmbeddedFile, FormatError, Header, ImportRun, Meta, ParsedFile, ParsedUnit, Step,
 };
 use super::wats::{self, Chart};
 use super::xml::{self, Element};
@@ -305,10 +305,15 @@ fn walk(step: &Element, path: &mut Vec<String>, out: &mut Vec<Step>, warnings: &
                 st.measurements
                     .push(chart.to_measurement(wats::chart_outcome(outcome)));
             }
-            "attachment" => warnings.push(format!(
-                "Attachment \"{}\" of step \"{name}\" not imported: embedded attachments are not stored",
-                a(child, "Name").unwrap_or_default()
-            )),
+            "attachment" => match EmbeddedFile::decode(
+                a(child, "Name"),
+                a(child, "ContentType"),
+                &child.text,
+                &name,
+            ) {
+                Ok(f) => st.files.push(f),
+                Err(w) => warnings.push(w),
+            },
             _ => {}
         }
     }
