@@ -757,6 +757,28 @@ mod atml {
             e.contains("urn:IEEE-1636.1:2009:TestResults is not a supported TestResults version"),
             "{e}"
         );
+        let res = import_text(&srv, &org.user_key, "w.json", WATS, "ATML").await;
+        assert_eq!(
+            res["error"],
+            "Not an ATML TestResults file: it is JSON, not XML; it looks like WATS; import it with importer WATS"
+        );
+        for importer in ["ATML", "WSXF", "TESTSTAND"] {
+            let u = upload(&srv, &org.user_key, "b.bin", vec![0x02, 0, 0, 0x0A, 2, 4]).await;
+            let res = import(&srv, &org.user_key, &[(&u, importer)], false)
+                .await
+                .remove(0);
+            let e = res["error"].as_str().unwrap();
+            assert!(e.contains("STDF") && e.starts_with("Not a"), "{e}");
+            let u = upload(&srv, &org.user_key, "z.bin", b"\x00\x01zz".to_vec()).await;
+            let res = import(&srv, &org.user_key, &[(&u, importer)], false)
+                .await
+                .remove(0);
+            let e = res["error"].as_str().unwrap();
+            assert!(
+                e.contains("not XML (it starts with byte 0x00 at offset 0)"),
+                "{e}"
+            );
+        }
         let res = import_text(&srv, &org.user_key, "ts.xml", TESTSTAND, "ATML").await;
         assert!(
             res["error"]

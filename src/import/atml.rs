@@ -35,6 +35,9 @@ const V6_TR: &str = "urn:IEEE-1636.1:2013:TestResults";
 
 /// Parses an ATML document into one unit per result set.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, FormatError> {
+    if let Some(reason) = xml::not_xml(bytes) {
+        return Err(FormatError::not_format("ATML TestResults", reason));
+    }
     let root = xml::parse(bytes).map_err(|e| FormatError::invalid(FORMAT, e))?;
     let results = detect(&root)?;
     let mut file = ParsedFile::default();

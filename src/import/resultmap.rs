@@ -97,7 +97,12 @@ impl std::fmt::Display for FormatError {
 
 impl FormatError {
     pub fn not_format(format: &str, reason: impl std::fmt::Display) -> Self {
-        FormatError(format!("Not a {format} file: {reason}"))
+        let article = if format.starts_with(['A', 'E', 'I', 'O']) {
+            "an"
+        } else {
+            "a"
+        };
+        FormatError(format!("Not {article} {format} file: {reason}"))
     }
     pub fn invalid(format: &str, reason: impl std::fmt::Display) -> Self {
         FormatError(format!("Invalid {format} file: {reason}"))

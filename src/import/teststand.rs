@@ -25,6 +25,9 @@ const FORMAT: &str = "TESTSTAND";
 
 /// Parses a TestStand XML document into one unit per UUT report.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, FormatError> {
+    if let Some(reason) = xml::not_xml(bytes) {
+        return Err(FormatError::not_format(FORMAT, reason));
+    }
     let root = xml::parse(bytes).map_err(|e| FormatError::invalid(FORMAT, e))?;
     let reports = detect(&root)?;
     let mut file = ParsedFile::default();

@@ -26,16 +26,8 @@ const NAMESPACES: [&str; 2] = [
 
 /// Parses a WSXF document into one unit per test report.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, FormatError> {
-    let first = bytes
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(bytes)
-        .iter()
-        .find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        return Err(FormatError::not_format(
-            FORMAT,
-            "it is JSON, not XML; a WATS JSON report imports with importer WATS",
-        ));
+    if let Some(reason) = xml::not_xml(bytes) {
+        return Err(FormatError::not_format(FORMAT, reason));
     }
     let root = xml::parse(bytes).map_err(|e| FormatError::invalid(FORMAT, e))?;
     let reports: Vec<&Element> = detect(&root)?;

@@ -43,6 +43,39 @@ impl std::fmt::Display for XmlError {
     }
 }
 
+/// Why `bytes` is not an XML document at all, naming the format it looks like, when
+/// it does not start (after a byte order mark and whitespace) with `<`.
+pub fn not_xml(bytes: &[u8]) -> Option<String> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if body.starts_with(&[0x02, 0x00, 0x00, 0x0A]) || body.starts_with(&[0x00, 0x02, 0x00, 0x0A]) {
+        return Some("it is a binary STDF file; import it with importer STDF".into());
+    }
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = &body[start..];
+    if rest.starts_with(b"<") {
+        return None;
+    }
+    if rest.starts_with(b"FAR:A") {
+        return Some("it looks like ATDF; import it with importer ATDF".into());
+    }
+    if rest.starts_with(b"{") {
+        let text = String::from_utf8_lossy(&rest[..rest.len().min(1 << 16)]);
+        let hint = if text.contains("\"phases\"") && text.contains("\"start_time_millis\"") {
+            "OPENHTF"
+        } else {
+            "WATS"
+        };
+        return Some(format!(
+            "it is JSON, not XML; it looks like {hint}; import it with importer {hint}"
+        ));
+    }
+    Some(format!(
+        "it is not XML (it starts with byte 0x{:02X} at offset {})",
+        rest[0],
+        start + (bytes.len() - body.len())
+    ))
+}
+
 /// 1-based line of byte `offset`.
 pub fn line_of(bytes: &[u8], offset: usize) -> usize {
     bytes[..offset.min(bytes.len())]
