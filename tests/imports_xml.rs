@@ -91,13 +91,25 @@ fn validators(m: &Value) -> Vec<(Value, Value, Value)> {
 
 /// Every run of the organization (ids).
 async fn all_runs(srv: &TestServer, key: &str) -> Vec<String> {
-    let r = srv.get("/api/v2/runs?limit=100", key).await;
-    r.expect(200)["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
+    let mut ids = Vec::new();
+    let mut path = "/api/v2/runs?limit=100".to_string();
+    loop {
+        let r = srv.get(&path, key).await;
+        let page = r.expect(200);
+        ids.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+        match page["meta"]["next_cursor"].as_str() {
+            Some(c) if page["meta"]["has_more"] == json!(true) => {
+                path = format!("/api/v2/runs?limit=100&cursor={c}")
+            }
+            _ => return ids,
+        }
+    }
 }
 
 /// A minimal WSJF report for serial `sn` (distinct bytes per serial).
@@ -1258,7 +1270,11 @@ mod mutations {
         Insert(Index, &'static str),
         Flip(Index, u8),
         Delete(Index, usize),
+        /// Every occurrence of a value of the samples replaced (keeps the syntax).
+        Replace(&'static str, &'static str),
     }
+
+    const LONG: &str = "LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL";
 
     fn edit() -> impl Strategy<Value = Edit> {
         prop_oneof![
@@ -1298,6 +1314,29 @@ mod mutations {
                 .prop_map(|(i, s)| Edit::Insert(i, s)),
             (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
             (any::<Index>(), 1usize..64).prop_map(|(i, n)| Edit::Delete(i, n)),
+            prop::sample::select(vec![
+                ("WSJF-0001", ""),
+                ("WSXF-0001", ""),
+                ("WSXF-0002", LONG),
+                ("ATML-0001", ""),
+                ("ATML-0002", LONG),
+                ("TS-0001", ""),
+                ("TS-0002", LONG),
+                ("PCBA-100", ""),
+                ("PCBA-200", ""),
+                ("BRD-300", ""),
+                ("MB-10", ""),
+                ("3.3", "NaN"),
+                ("4.98", "-INF"),
+                ("GELE", "XYZ"),
+                ("Passed", "Bogus"),
+                ("Failed", ""),
+                ("2024-", "20x4-"),
+                ("Board", LONG),
+                ("MainSequence", ""),
+                ("B-17", "B 17/x"),
+            ])
+            .prop_map(|(a, b)| Edit::Replace(a, b)),
         ]
     }
 
@@ -1317,6 +1356,10 @@ mod mutations {
                     let at = i.index(bytes.len());
                     let end = (at + n).min(bytes.len());
                     bytes.drain(at..end);
+                }
+                Edit::Replace(from, to) => {
+                    let text = String::from_utf8_lossy(bytes).replace(from, to);
+                    *bytes = text.into_bytes();
                 }
                 _ => {}
             }
