@@ -698,6 +698,35 @@ mod tests {
     }
 
     #[test]
+    fn run_rules() {
+        let mut h = Header {
+            serial: Some("SN".into()),
+            part: Some("P".into()),
+            version: Some("v".repeat(61)),
+            procedure: Some("p".repeat(300)),
+            ..Header::default()
+        };
+        for i in 0..55 {
+            h.metadata.put(&format!("k{i}"), i);
+        }
+        h.metadata.put("empty", "  ");
+        let r = build_run(h, Vec::new(), "X").unwrap();
+        assert_eq!(r.run.metadata.as_ref().unwrap().len(), 50);
+        assert_eq!(r.procedure.chars().count(), 255, "names are truncated");
+        assert_eq!(r.run.procedure_version, None);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(r.warnings[1].starts_with("5 metadata entries dropped"));
+        assert_eq!(r.run.outcome, "PASS", "derived: nothing failed");
+        let long = Header {
+            serial: Some("s".repeat(61)),
+            ..Header::default()
+        };
+        assert!(build_run(long, Vec::new(), "X")
+            .unwrap_err()
+            .contains("at most 60"));
+    }
+
+    #[test]
     fn times() {
         let t = timestamp("2024-01-02T03:04:05").unwrap();
         assert_eq!(
