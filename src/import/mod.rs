@@ -225,13 +225,14 @@ pub async fn runs_of_file(
         .collect();
     if !allow_duplicate {
         let existing = db.runs_by_refs(caller.org_id, &refs).await?;
-        let existing = match existing.is_empty() {
-            true => db
-                .run_of_report(caller.org_id, &sha256)
+        // A file first imported with allow_duplicate: the run it is the report of.
+        let existing = if existing.is_empty() {
+            db.run_of_report(caller.org_id, &sha256)
                 .await?
                 .into_iter()
-                .collect(),
-            false => existing,
+                .collect()
+        } else {
+            existing
         };
         if !existing.is_empty() {
             return Ok(FileImport {
@@ -264,48 +265,21 @@ pub async fn runs_of_file(
             Err(reason) => Err(reason),
             Ok(item) => {
                 let key = crate::db::ci_key(&item.procedure);
-                let mut run = item.run;
-                run.procedure_id = procedures
+                let procedure_id = procedures
                     .iter()
                     .find(|(k, _)| *k == key)
                     .map(|(_, id)| *id)
                     .ok_or_else(|| ApiError::internal("procedure not resolved"))?;
-                if !allow_duplicate {
-                    run.client_run_ref = Some(refs[i].clone());
-                }
-                let known = db.known_serials(caller.org_id, &item.sub_units).await?;
-                for s in item.sub_units.iter().filter(|s| !known.contains(s)) {
-                    warnings.push(format!(
-                        "{}: sub-unit \"{s}\" not linked: no unit has this serial number",
-                        unit.label
-                    ));
-                }
-                run.sub_units = known;
-                let claimed = !report_linked
-                    && db.claim_report(caller.org_id, upload_id).await? == ReportClaim::Claimed;
-                if claimed {
-                    run.attachments.push(upload_id);
-                }
-                match db.create_run(caller, run).await {
-                    Ok(id) => {
-                        report_linked |= claimed;
-                        warnings.extend(item.warnings);
-                        for file in item.files {
-                            if let Err(e) = store_file(db, caller, id, &file).await {
-                                warnings.push(format!(
-                                    "{}: attachment \"{}\" not stored: {}",
-                                    unit.label,
-                                    file.name,
-                                    api_error_text(&e)
-                                ));
-                            }
-                        }
+                let reference = (!allow_duplicate).then(|| refs[i].clone());
+                let link_report = (!report_linked).then_some(upload_id);
+                match create_unit_run(db, caller, item, procedure_id, reference, link_report).await
+                {
+                    Ok((id, linked, notes)) => {
+                        report_linked |= linked;
+                        warnings.extend(notes.into_iter().map(|n| format!("{}: {n}", unit.label)));
                         Ok(id)
                     }
                     Err(e) => {
-                        if claimed {
-                            db.release_report(caller.org_id, upload_id).await?;
-                        }
                         if e.status.is_server_error() {
                             tracing::error!(error = %e, "imported run not created");
                         }
@@ -342,6 +316,58 @@ pub async fn runs_of_file(
         already_imported: false,
         warnings,
     })
+}
+
+/// Creates the run of one unit of a file (its own transaction), linking sub-units that
+/// exist and, when `report` is given and free, the file as its report. Returns the run,
+/// whether the report was linked, and notes (unknown sub-units, the run's own warnings,
+/// embedded files that could not be stored).
+async fn create_unit_run(
+    db: &Db,
+    caller: &Caller,
+    item: resultmap::ImportRun,
+    procedure_id: Id,
+    reference: Option<String>,
+    report: Option<Id>,
+) -> ApiResult<(Id, bool, Vec<String>)> {
+    let mut notes = Vec::new();
+    let mut run = item.run;
+    run.procedure_id = procedure_id;
+    run.client_run_ref = reference;
+    let known = db.known_serials(caller.org_id, &item.sub_units).await?;
+    for s in item.sub_units.iter().filter(|s| !known.contains(s)) {
+        notes.push(format!(
+            "sub-unit \"{s}\" not linked: no unit has this serial number"
+        ));
+    }
+    run.sub_units = known;
+    let claimed = match report {
+        Some(id) => db.claim_report(caller.org_id, id).await? == ReportClaim::Claimed,
+        None => false,
+    };
+    if let (true, Some(id)) = (claimed, report) {
+        run.attachments.push(id);
+    }
+    let run_id = match db.create_run(caller, run).await {
+        Ok(id) => id,
+        Err(e) => {
+            if let (true, Some(id)) = (claimed, report) {
+                db.release_report(caller.org_id, id).await?;
+            }
+            return Err(e);
+        }
+    };
+    notes.extend(item.warnings);
+    for file in item.files {
+        if let Err(e) = store_file(db, caller, run_id, &file).await {
+            notes.push(format!(
+                "attachment \"{}\" not stored: {}",
+                file.name,
+                api_error_text(&e)
+            ));
+        }
+    }
+    Ok((run_id, claimed, notes))
 }
 
 /// Stores a file embedded in a report as an attachment of run `run_id`.
