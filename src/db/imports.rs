@@ -253,4 +253,53 @@ impl Db {
         .await?;
         tx.commit().await
     }
+
+    /// Runs of the organization whose `client_run_ref` is one of `refs`, by start time
+    /// then creation (the runs an earlier import of a file created).
+    pub async fn runs_by_refs(&self, org_id: Id, refs: &[String]) -> DbResult<Vec<Id>> {
+        let mut ids = Vec::new();
+        for chunk in refs.chunks(500) {
+            let mut q = Sql::new("SELECT id, started_at, created_at FROM runs WHERE org_id = ");
+            q.push_bind(org_id)
+                .push(" AND client_run_ref IN ")
+                .push_tuple(chunk.iter().cloned());
+            let rows: Vec<(Id, Ts, Ts)> = self.read().fetch_all(q).await?;
+            ids.extend(rows);
+        }
+        ids.sort_by_key(|r| (r.1, r.2, r.0));
+        Ok(ids.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Which of `serials` name units of the organization (case-insensitive).
+    pub async fn known_serials(&self, org_id: Id, serials: &[String]) -> DbResult<Vec<String>> {
+        if serials.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Sql::new("SELECT serial_key FROM units WHERE org_id = ");
+        q.push_bind(org_id)
+            .push(" AND serial_key IN ")
+            .push_tuple(serials.iter().map(|s| ci_key(s)));
+        let keys: Vec<(String,)> = self.read().fetch_all(q).await?;
+        Ok(serials
+            .iter()
+            .filter(|s| keys.iter().any(|k| k.0 == ci_key(s)))
+            .cloned()
+            .collect())
+    }
+
+    /// Whether procedure `procedure_id` is linked to station `station_id`.
+    pub async fn station_has_procedure(&self, station_id: Id, procedure_id: Id) -> DbResult<bool> {
+        let found: Option<(Id,)> = self
+            .read()
+            .fetch_optional(
+                Sql::new(
+                    "SELECT procedure_id FROM station_procedures
+                     WHERE station_id = $1 AND procedure_id = $2",
+                )
+                .bind(station_id)
+                .bind(procedure_id),
+            )
+            .await?;
+        Ok(found.is_some())
+    }
 }

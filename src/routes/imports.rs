@@ -3,9 +3,10 @@
 //! Both key types may import (station keys only into procedures linked to them).
 //!
 //! Decisions where the spec is silent:
-//! - `imports.structured` supports the `OPENHTF` importer. The other importers of the
-//!   contract's enum (`WATS`, `WSXF`, `ATML`, `TESTSTAND`, `STDF`, `ATDF`) are refused
-//!   with a 400 naming the item and what is supported, before anything is imported.
+//! - `imports.structured` supports the `OPENHTF`, `WATS`, `WSXF`, `ATML` and `TESTSTAND`
+//!   importers (the last four through `import::runs_of_file`: several runs per file,
+//!   per-run transactions, `warnings`). `STDF` and `ATDF` are refused with a 400 naming
+//!   the item and what is supported, before anything is imported.
 //! - A structured file is a duplicate when a file with exactly the same content (SHA-256)
 //!   is already the report of a run of the organization: without `allow_duplicate` its
 //!   result is that run with `already_imported: true`. With `allow_duplicate` a new run
@@ -38,7 +39,7 @@ pub fn routes() -> Router<AppState> {
 /// Most files per structured import.
 const MAX_ITEMS: usize = 100;
 
-/// Importers of the contract; only OpenHTF is implemented.
+/// Importers of the contract (STDF and ATDF not implemented yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Importer {
     #[serde(rename = "OPENHTF")]
@@ -58,6 +59,18 @@ pub enum Importer {
 }
 
 impl Importer {
+    /// The parser of a format importing through `import::runs_of_file`; `None` for
+    /// OpenHTF, which has its own path (shared with the legacy import).
+    fn parser(self) -> Option<import::Parser> {
+        match self {
+            Importer::OpenHtf | Importer::Stdf | Importer::Atdf => None,
+            Importer::Wats => Some(import::wats::parse),
+            Importer::Wsxf => Some(import::wsxf::parse),
+            Importer::Atml => Some(import::atml::parse),
+            Importer::TestStand => Some(import::teststand::parse),
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Importer::OpenHtf => "OPENHTF",
@@ -97,10 +110,10 @@ impl ImportStructuredRequest {
             ));
         }
         for (i, item) in self.items.iter().enumerate() {
-            if item.importer != Importer::OpenHtf {
+            if matches!(item.importer, Importer::Stdf | Importer::Atdf) {
                 issues.push(Issue {
                     message: format!(
-                        "Importer {} is not supported by tofulab: the supported importer is OPENHTF",
+                        "Importer {} is not supported by tofulab: the supported importers are OPENHTF, WATS, WSXF, ATML and TESTSTAND",
                         item.importer.as_str()
                     ),
                     path: vec![
@@ -140,8 +153,8 @@ pub struct ImportStructuredResponse {
     results: Vec<ImportStructuredResult>,
 }
 
-/// `imports.structured` — `POST /v2/imports/structured`: each uploaded OpenHTF record
-/// becomes a run; results per item, in request order.
+/// `imports.structured` — `POST /v2/imports/structured`: each uploaded file becomes
+/// its runs; results per item, in request order.
 async fn structured(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,39 +165,51 @@ async fn structured(
     let mut results = Vec::with_capacity(body.items.len());
     for item in body.items {
         let outcome = match Id::parse(item.upload_id.trim()) {
-            Some(id) => import::openhtf(&state.db, &caller, id, allow_duplicate).await,
+            Some(id) => match item.importer.parser() {
+                None => import::openhtf(&state.db, &caller, id, allow_duplicate)
+                    .await
+                    .map(Into::into),
+                Some(parser) => {
+                    import::runs_of_file(&state.db, &caller, id, allow_duplicate, parser).await
+                }
+            },
             None => Err(ApiError::not_found(format!(
                 "Upload {} not found",
                 item.upload_id
             ))),
         };
-        results.push(match outcome {
-            Ok(imported) => ImportStructuredResult {
-                upload_id: item.upload_id,
-                success: true,
-                id: Some(imported.run_id),
-                ids: Some(vec![imported.run_id]),
-                already_imported: Some(imported.already_imported),
-                warnings: Vec::new(),
-                error: None,
-            },
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::error!(error = %e, "structured import failed");
-                }
-                ImportStructuredResult {
-                    upload_id: item.upload_id,
-                    success: false,
-                    id: None,
-                    ids: None,
-                    already_imported: None,
-                    warnings: Vec::new(),
-                    error: Some(error_text(&e)),
-                }
-            }
-        });
+        results.push(result(item.upload_id, outcome));
     }
     Ok(axum::Json(ImportStructuredResponse { results }))
+}
+
+/// The result of one item.
+fn result(upload_id: String, outcome: ApiResult<import::FileImport>) -> ImportStructuredResult {
+    match outcome {
+        Ok(imported) => ImportStructuredResult {
+            upload_id,
+            success: true,
+            id: imported.ids.first().copied(),
+            ids: Some(imported.ids),
+            already_imported: Some(imported.already_imported),
+            warnings: imported.warnings,
+            error: None,
+        },
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::error!(error = %e, "structured import failed");
+            }
+            ImportStructuredResult {
+                upload_id,
+                success: false,
+                id: None,
+                ids: None,
+                already_imported: None,
+                warnings: Vec::new(),
+                error: Some(error_text(&e)),
+            }
+        }
+    }
 }
 
 /// An error as one line: the message and each issue (`path: message`).
