@@ -13,6 +13,7 @@ pub mod attachments;
 pub mod batches;
 pub mod blobs;
 pub mod common;
+pub mod file_imports;
 pub mod identity;
 pub mod imports;
 pub mod metadata;

@@ -9,6 +9,7 @@ use super::bulk::{insert_sub_unit_links, ContentRows};
 use super::model::{Metadata, NewRun};
 use super::resolve::{self, Creator};
 use crate::db::attachments::{link_uploads, LinkTarget};
+use crate::db::file_imports::record_batch;
 use crate::db::{Db, Dialect, Id, Sql, Ts, Tx, WRITE_ATTEMPTS};
 use crate::error::{ApiError, ApiResult, PathSegment};
 use crate::extract::Caller;
@@ -48,6 +49,54 @@ impl Db {
                 // A foreign-key violation means a concurrent delete took a row this
                 // attempt had found (e.g. the unit): the next attempt finds or creates
                 // it afresh.
+                Err(e)
+                    if attempt < WRITE_ATTEMPTS
+                        && (e.is_retryable()
+                            || e.is_unique_violation()
+                            || e.is_foreign_key_violation()) =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Creates `runs` (none carrying a `client_run_ref`) in one transaction, all or
+    /// none, recorded as file positions `first_position..` of import `import_id` (see
+    /// `db::file_imports`). Returns their ids in order. A transient conflict retries the
+    /// whole batch; any other failure (e.g. one run's missing part number) fails it, and
+    /// the caller may retry the runs one by one to skip the bad one.
+    pub async fn create_import_batch(
+        &self,
+        caller: &Caller,
+        runs: &[NewRun],
+        import_id: Id,
+        first_position: i64,
+    ) -> ApiResult<Vec<Id>> {
+        let ids: Vec<Id> = runs.iter().map(|_| Id::new()).collect();
+        let rows: Vec<ContentRows> = runs
+            .iter()
+            .zip(&ids)
+            .map(|(run, id)| ContentRows::build(*id, &run.phases, &run.logs))
+            .collect();
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let mut tx = self.begin().await?;
+                for ((run, id), rows) in runs.iter().zip(&ids).zip(&rows) {
+                    if let Created::Duplicate = insert_run(&mut tx, caller, run, *id, rows).await? {
+                        return Err(ApiError::internal(
+                            "an imported run carried a client_run_ref",
+                        ));
+                    }
+                }
+                record_batch(&mut tx, import_id, first_position, &ids).await?;
+                tx.commit().await
+            }
+            .await;
+            match result {
+                Ok(()) => return Ok(ids),
                 Err(e)
                     if attempt < WRITE_ATTEMPTS
                         && (e.is_retryable()
