@@ -7,9 +7,13 @@
 //! The functions here tie them to storage: read the upload, resolve the procedure,
 //! create the run, keep the file as the run's report.
 
+pub mod atdf;
 pub mod lenient_json;
 pub mod openhtf;
 pub mod rules;
+pub mod semi;
+pub mod stdf;
+pub mod structured;
 pub mod tabular;
 pub mod validators;
 

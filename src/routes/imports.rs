@@ -3,9 +3,11 @@
 //! Both key types may import (station keys only into procedures linked to them).
 //!
 //! Decisions where the spec is silent:
-//! - `imports.structured` supports the `OPENHTF` importer. The other importers of the
-//!   contract's enum (`WATS`, `WSXF`, `ATML`, `TESTSTAND`, `STDF`, `ATDF`) are refused
-//!   with a 400 naming the item and what is supported, before anything is imported.
+//! - `imports.structured` supports the importers `Importer::plan` names (`OPENHTF`,
+//!   `STDF`, `ATDF`); the others of the contract's enum are refused with a 400 naming the
+//!   item and what is supported, before anything is imported. OpenHTF records import as
+//!   one run each (below); STDF and ATDF go through `import::structured` (several runs
+//!   per file, written in batches, `warnings` for skipped parts).
 //! - A structured file is a duplicate when a file with exactly the same content (SHA-256)
 //!   is already the report of a run of the organization: without `allow_duplicate` its
 //!   result is that run with `already_imported: true`. With `allow_duplicate` a new run
@@ -26,6 +28,7 @@ use validator::Validate;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
 use crate::extract::{Caller, Json};
+use crate::import::structured::{self, Format};
 use crate::import::{self, tabular::ImportTabularMapping};
 use crate::AppState;
 
@@ -57,7 +60,47 @@ pub enum Importer {
     Atdf,
 }
 
+/// How an importer's files are read.
+#[derive(Clone, Copy)]
+pub enum Plan {
+    /// One run per file, parsed in memory (`import::openhtf`).
+    OpenHtf,
+    /// Streamed, several runs per file (`import::structured`).
+    Structured(Format),
+}
+
 impl Importer {
+    const ALL: [Importer; 7] = [
+        Importer::OpenHtf,
+        Importer::Wats,
+        Importer::Wsxf,
+        Importer::Atml,
+        Importer::TestStand,
+        Importer::Stdf,
+        Importer::Atdf,
+    ];
+
+    /// How files of this importer are read; `None` while it is not implemented.
+    pub fn plan(self) -> Option<Plan> {
+        match self {
+            Importer::OpenHtf => Some(Plan::OpenHtf),
+            Importer::Stdf => Some(Plan::Structured(import::stdf::FORMAT)),
+            Importer::Atdf => Some(Plan::Structured(import::atdf::FORMAT)),
+            Importer::Wats => None,
+            Importer::Wsxf => None,
+            Importer::Atml => None,
+            Importer::TestStand => None,
+        }
+    }
+
+    fn supported() -> Vec<&'static str> {
+        Importer::ALL
+            .into_iter()
+            .filter(|i| i.plan().is_some())
+            .map(Importer::as_str)
+            .collect()
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Importer::OpenHtf => "OPENHTF",
@@ -97,11 +140,13 @@ impl ImportStructuredRequest {
             ));
         }
         for (i, item) in self.items.iter().enumerate() {
-            if item.importer != Importer::OpenHtf {
+            if item.importer.plan().is_none() {
                 issues.push(Issue {
                     message: format!(
-                        "Importer {} is not supported by tofulab: the supported importer is OPENHTF",
-                        item.importer.as_str()
+                        "Importer {} is not supported by tofulab: the supported importers are \
+                         {}",
+                        item.importer.as_str(),
+                        Importer::supported().join(", ")
                     ),
                     path: vec![
                         PathSegment::Key("items".into()),
@@ -135,6 +180,20 @@ pub struct ImportStructuredResult {
     error: Option<String>,
 }
 
+impl ImportStructuredResult {
+    fn failed(upload_id: String, error: String) -> Self {
+        ImportStructuredResult {
+            upload_id,
+            success: false,
+            id: None,
+            ids: None,
+            already_imported: None,
+            warnings: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct ImportStructuredResponse {
     results: Vec<ImportStructuredResult>,
@@ -151,36 +210,47 @@ async fn structured(
     let allow_duplicate = body.allow_duplicate.unwrap_or(false);
     let mut results = Vec::with_capacity(body.items.len());
     for item in body.items {
-        let outcome = match Id::parse(item.upload_id.trim()) {
-            Some(id) => import::openhtf(&state.db, &caller, id, allow_duplicate).await,
-            None => Err(ApiError::not_found(format!(
-                "Upload {} not found",
-                item.upload_id
-            ))),
+        let Some(upload_id) = Id::parse(item.upload_id.trim()) else {
+            let error = format!("Upload {} not found", item.upload_id);
+            results.push(ImportStructuredResult::failed(item.upload_id, error));
+            continue;
         };
+        // Each item runs in its own task: a client that disconnects does not stop an
+        // import halfway (it completes or cleans up, and its upload is never left
+        // claimed).
+        let (db, caller) = (state.db.clone(), caller.clone());
+        let plan = item.importer.plan().expect("checked by check()");
+        let task = tokio::spawn(async move {
+            match plan {
+                Plan::OpenHtf => import::openhtf(&db, &caller, upload_id, allow_duplicate)
+                    .await
+                    .map(|i| structured::Outcome {
+                        ids: vec![i.run_id],
+                        already_imported: i.already_imported,
+                        warnings: Vec::new(),
+                    })
+                    .map_err(|e| structured::Failure(error_text(&e))),
+                Plan::Structured(format) => {
+                    structured::import(db, caller, upload_id, format, allow_duplicate).await
+                }
+            }
+        });
+        let outcome = task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "structured import task failed");
+            Err(structured::Failure("Internal server error".into()))
+        });
         results.push(match outcome {
-            Ok(imported) => ImportStructuredResult {
+            Ok(done) => ImportStructuredResult {
                 upload_id: item.upload_id,
                 success: true,
-                id: Some(imported.run_id),
-                ids: Some(vec![imported.run_id]),
-                already_imported: Some(imported.already_imported),
-                warnings: Vec::new(),
+                id: done.ids.first().copied(),
+                ids: Some(done.ids),
+                already_imported: Some(done.already_imported),
+                warnings: done.warnings,
                 error: None,
             },
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::error!(error = %e, "structured import failed");
-                }
-                ImportStructuredResult {
-                    upload_id: item.upload_id,
-                    success: false,
-                    id: None,
-                    ids: None,
-                    already_imported: None,
-                    warnings: Vec::new(),
-                    error: Some(error_text(&e)),
-                }
+            Err(structured::Failure(error)) => {
+                ImportStructuredResult::failed(item.upload_id, error)
             }
         });
     }
@@ -190,6 +260,7 @@ async fn structured(
 /// An error as one line: the message and each issue (`path: message`).
 fn error_text(e: &ApiError) -> String {
     if e.status.is_server_error() {
+        tracing::error!(error = %e, "structured import failed");
         return "Internal server error".into();
     }
     let issues: Vec<String> = e
