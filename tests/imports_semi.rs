@@ -737,3 +737,167 @@ async fn a_cancelled_import_leaves_nothing_claimed() {
         40
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Random byte mutations (proptest): never a 5xx, a panic, or a run the answer does not
+// account for; a failed item leaves no run behind.
+
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use proptest::test_runner::{Config, TestRunner};
+    use tofulab::import::semi::Records;
+
+    fn cases() -> u32 {
+        std::env::var("TOFULAB_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(32)
+    }
+
+    fn runner(cases: u32) -> TestRunner {
+        TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            max_shrink_iters: 64,
+            ..Config::default()
+        })
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Flip(Index, u8),
+        Truncate(Index),
+        Insert(Index, Vec<u8>),
+        Delete(Index, usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            4 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
+            1 => any::<Index>().prop_map(Edit::Truncate),
+            1 => (any::<Index>(), prop::collection::vec(any::<u8>(), 1..8))
+                .prop_map(|(i, b)| Edit::Insert(i, b)),
+            1 => (any::<Index>(), 1usize..16).prop_map(|(i, n)| Edit::Delete(i, n)),
+        ]
+    }
+
+    fn apply(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
+        for e in edits {
+            match e {
+                Edit::Flip(i, b) if !bytes.is_empty() => {
+                    let at = i.index(bytes.len());
+                    bytes[at] = *b;
+                }
+                Edit::Flip(..) => {}
+                Edit::Truncate(i) => bytes.truncate(i.index(bytes.len() + 1)),
+                Edit::Insert(i, b) => {
+                    let at = i.index(bytes.len() + 1);
+                    bytes.splice(at..at, b.iter().copied());
+                }
+                Edit::Delete(i, n) => {
+                    let at = i.index(bytes.len() + 1);
+                    let end = (at + n).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+            }
+        }
+        bytes
+    }
+
+    fn sample_parts() -> Vec<Part> {
+        let mut second = one_part();
+        second.id = "DIE-002".into();
+        second.site = 2;
+        vec![one_part(), second, Part::new("", 0x10, vec![])]
+    }
+
+    /// Reads every record (both readers) without panicking, whatever the bytes.
+    fn read_all(bytes: &[u8]) {
+        if let Ok(mut r) = tofulab::import::stdf::Reader::new(bytes) {
+            while let Ok(Some(_)) = r.next_record() {}
+        }
+        if let Ok(mut r) = tofulab::import::atdf::Reader::new(bytes) {
+            while let Ok(Some(_)) = r.next_record() {}
+        }
+    }
+
+    #[test]
+    fn readers_never_panic_on_mutated_files() {
+        let lot = Lot::new("Mutations");
+        let samples = [
+            stdf(false, &lot, &sample_parts()),
+            stdf(true, &lot, &sample_parts()),
+            atdf(&lot, &sample_parts()[..1]),
+        ];
+        runner(cases() * 16)
+            .run(
+                &(0..samples.len(), prop::collection::vec(edit(), 1..6)),
+                |(which, edits)| {
+                    read_all(&apply(samples[which].clone(), &edits));
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn mutated_files_import_whole_or_not_at_all() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (srv, org) = rt.block_on(async {
+            let srv = TestServer::start().await;
+            let org = srv.org("Fab").await;
+            (srv, org)
+        });
+        let lot = Lot::new("Mutations");
+        let samples = [
+            ("STDF", stdf(false, &lot, &sample_parts())),
+            ("STDF", stdf(true, &lot, &sample_parts())),
+            ("ATDF", atdf(&lot, &sample_parts()[..1])),
+        ];
+        runner(cases())
+            .run(
+                &(0..samples.len(), prop::collection::vec(edit(), 1..4)),
+                |(which, edits)| {
+                    let (importer, sample) = &samples[which];
+                    let bytes = apply(sample.clone(), &edits);
+                    rt.block_on(async {
+                        let before = run_count(&srv).await;
+                        let u = upload_file(&srv, &org.user_key, "m", bytes).await;
+                        let r = srv
+                            .post(
+                                "/api/v2/imports/structured",
+                                &org.user_key,
+                                json!({"items": [item(&u, importer)], "allow_duplicate": true}),
+                            )
+                            .await;
+                        prop_assert_eq!(r.status, 200, "{}", r.text);
+                        let res = &r.json["results"][0];
+                        let created = run_count(&srv).await - before;
+                        if res["success"] == json!(true) {
+                            let ids = ids(res);
+                            prop_assert_eq!(created, ids.len() as i64, "{}", res);
+                            for id in &ids {
+                                let run =
+                                    srv.get(&format!("/api/v2/runs/{id}"), &org.user_key).await;
+                                prop_assert_eq!(run.status, 200, "{}", run.text);
+                            }
+                        } else {
+                            prop_assert_eq!(created, 0, "{}", res);
+                            let error = res["error"].as_str().unwrap_or("");
+                            prop_assert!(!error.is_empty());
+                            prop_assert!(error != "Internal server error", "{}", res);
+                        }
+                        Ok(())
+                    })
+                },
+            )
+            .unwrap();
+        drop(srv);
+    }
+}
