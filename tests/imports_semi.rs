@@ -901,3 +901,41 @@ mod mutations {
         drop(srv);
     }
 }
+
+#[tokio::test]
+async fn a_part_too_large_to_hold_is_skipped_not_truncated() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Fab").await;
+    let mut s = Stdf::new(false);
+    s.mir(&Lot::new("Huge"));
+    s.pir(1);
+    s.test(1, &ptr(1, 1.0, "V", 0.0, 2.0, "V"));
+    let short = Test::Ptr {
+        num: 1,
+        test_flg: 0,
+        parm_flg: 0xC0,
+        result: 1.0,
+        text: None,
+        limits: None,
+    };
+    for _ in 0..100_000 {
+        s.test(1, &short);
+    }
+    s.prr(&Part::new("HUGE-1", 0, vec![]));
+    s.part(&Part::new(
+        "SMALL-1",
+        0,
+        vec![ptr(1, 1.0, "V", 0.0, 2.0, "V")],
+    ));
+    s.mrr();
+    let res = import_one(&srv, &org.user_key, "STDF", s.out).await;
+    assert_eq!(res["success"], json!(true), "{res}");
+    assert_eq!(ids(&res).len(), 1);
+    let warning = res["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.starts_with("Part 1 (serial \"HUGE-1\") not imported: it holds more test results"),
+        "{warning}"
+    );
+    let run = get_run(&srv, &org.user_key, &ids(&res)[0]).await;
+    assert_eq!(run["unit"]["serial_number"], "SMALL-1");
+}

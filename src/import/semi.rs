@@ -251,7 +251,9 @@ impl Facts {
             Rec::Prr(_) => self.parts += 1,
             Rec::Hbr(b) => merge_bin(&mut self.hard_bins, b),
             Rec::Sbr(b) => merge_bin(&mut self.soft_bins, b),
-            Rec::Tsr { test_num, name } if !name.trim().is_empty() => {
+            Rec::Tsr { test_num, name }
+                if !name.trim().is_empty() && self.test_names.len() < MAX_TESTS =>
+            {
                 self.test_names.entry(test_num).or_insert(name);
             }
             _ => {}
@@ -403,7 +405,22 @@ struct TestDefaults {
 struct OpenPart {
     phases: Vec<PhaseAcc>,
     logs: Vec<(&'static str, String)>,
+    /// Measurements held.
+    held: usize,
+    /// More test results than a run may hold (or than memory allows): the part is
+    /// skipped, its results dropped as they come.
+    overflow: bool,
 }
+
+/// Test results one part may hold.
+const MAX_PART_RESULTS: usize = 100_000;
+/// Test results held across all open parts (sites tested in parallel), at most: bounds
+/// memory whatever the file.
+const MAX_HELD_RESULTS: usize = 250_000;
+/// Log lines one part may hold; more are dropped.
+const MAX_PART_LOGS: usize = 1_000;
+/// Tests whose first record's static fields (and TSR names) are remembered.
+const MAX_TESTS: usize = 100_000;
 
 #[derive(Debug)]
 struct PhaseAcc {
@@ -428,6 +445,8 @@ struct Assembler<'a> {
     defaults: HashMap<u32, TestDefaults>,
     parts: usize,
     orphans: u64,
+    /// Measurements held by all open parts.
+    held: usize,
 }
 
 impl<'a> Assembler<'a> {
@@ -443,6 +462,7 @@ impl<'a> Assembler<'a> {
             defaults: HashMap::new(),
             parts: 0,
             orphans: 0,
+            held: 0,
         }
     }
 
@@ -468,6 +488,9 @@ impl<'a> Assembler<'a> {
             Rec::Eps => self.section = 0,
             Rec::Pir { head, site } => {
                 let replaced = self.open.insert((head, site), OpenPart::default());
+                if let Some(old) = &replaced {
+                    self.held -= old.held;
+                }
                 if replaced.is_some() {
                     out.warn(format!(
                         "A part at head {head}, site {site} was not imported: a new PIR \
@@ -478,7 +501,9 @@ impl<'a> Assembler<'a> {
             }
             Rec::Dtr(text) => {
                 for part in self.open.values_mut() {
-                    part.logs.push(("INFO", text.clone()));
+                    if part.logs.len() < MAX_PART_LOGS {
+                        part.logs.push(("INFO", text.clone()));
+                    }
                 }
             }
             Rec::Ptr(p) => self.ptr(p),
@@ -486,8 +511,19 @@ impl<'a> Assembler<'a> {
             Rec::Ftr(f) => self.ftr(f),
             Rec::Prr(prr) => {
                 let part = self.open.remove(&(prr.head, prr.site)).unwrap_or_default();
+                self.held -= part.held;
                 self.parts += 1;
-                let (label, run) = self.run(&prr, part);
+                let (label, run) = if part.overflow {
+                    let (label, _) = self.run(&prr, OpenPart::default());
+                    let why = format!(
+                        "it holds more test results than an import keeps in memory \
+                         ({MAX_PART_RESULTS} per part, {MAX_HELD_RESULTS} across parts tested \
+                         at once)"
+                    );
+                    (label, Err(why))
+                } else {
+                    self.run(&prr, part)
+                };
                 out.unit(label, run)?;
             }
             _ => {}
@@ -505,6 +541,14 @@ impl<'a> Assembler<'a> {
         hi: Limit,
         units: Option<String>,
     ) -> (String, Limit, Limit, Option<String>) {
+        if self.defaults.len() >= MAX_TESTS && !self.defaults.contains_key(&test_num) {
+            // Too many distinct tests to remember: this record stands alone.
+            let name = text
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| self.facts.test_names.get(&test_num).cloned())
+                .unwrap_or_else(|| format!("Test {test_num}"));
+            return (name, lo, hi, units.filter(|u| !u.trim().is_empty()));
+        }
         let d = self.defaults.entry(test_num).or_default();
         if d.text.is_none() {
             d.text = text.clone().filter(|t| !t.trim().is_empty());
@@ -681,8 +725,22 @@ impl<'a> Assembler<'a> {
             self.orphans += 1;
             return;
         };
+        if part.overflow {
+            return;
+        }
+        if part.held >= MAX_PART_RESULTS || self.held >= MAX_HELD_RESULTS {
+            // Give the memory back now; the part is skipped at its PRR.
+            self.held -= part.held;
+            *part = OpenPart {
+                overflow: true,
+                ..OpenPart::default()
+            };
+            return;
+        }
+        part.held += 1;
+        self.held += 1;
         let alarms = alarms(test_flg, parm_flg);
-        if !alarms.is_empty() {
+        if !alarms.is_empty() && part.logs.len() < MAX_PART_LOGS {
             part.logs.push((
                 "WARNING",
                 format!("Test {test_num} {name}: {}", alarms.join(", ")),

@@ -289,6 +289,7 @@ pub async fn import(
         import_id,
         procedure: None,
         batch: Vec::new(),
+        labels: Vec::new(),
         batch_measurements: 0,
         ids: Vec::new(),
         units: 0,
@@ -345,7 +346,9 @@ struct Writer<'a> {
     caller: &'a Caller,
     import_id: Id,
     procedure: Option<(Id, Option<String>)>,
-    batch: Vec<(String, NewRun)>,
+    batch: Vec<NewRun>,
+    /// How warnings name the runs of `batch`.
+    labels: Vec<String>,
     batch_measurements: usize,
     ids: Vec<Id>,
     units: usize,
@@ -423,7 +426,8 @@ impl Writer<'_> {
                     .iter()
                     .map(|p| p.measurements.len() + 1)
                     .sum::<usize>();
-                self.batch.push((unit.label, run));
+                self.batch.push(run);
+                self.labels.push(unit.label);
                 if self.batch.len() >= BATCH_RUNS || self.batch_measurements >= BATCH_MEASUREMENTS {
                     self.flush().await?;
                 }
@@ -507,9 +511,9 @@ impl Writer<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let runs = std::mem::take(&mut self.batch);
+        let labels = std::mem::take(&mut self.labels);
         self.batch_measurements = 0;
-        let runs: Vec<NewRun> = batch.iter().map(|(_, r)| r.clone()).collect();
         let position = self.ids.len() as i64;
         match self
             .db
@@ -525,7 +529,7 @@ impl Writer<'_> {
             }
             Err(_) => {}
         }
-        for ((label, _), run) in batch.iter().zip(runs) {
+        for (label, run) in labels.iter().zip(runs) {
             let position = self.ids.len() as i64;
             match self
                 .db
