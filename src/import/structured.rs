@@ -40,9 +40,9 @@ use crate::extract::Caller;
 /// Runs written per transaction, at most.
 const BATCH_RUNS: usize = 64;
 /// Measurements written per transaction, about (a batch closes once past it).
-const BATCH_MEASUREMENTS: usize = 20_000;
+const BATCH_MEASUREMENTS: usize = 10_000;
 /// Unit results in flight between the parser and the writer.
-const CHANNEL: usize = 16;
+const CHANNEL: usize = 4;
 /// Warnings returned per item; more are counted in one last entry.
 const MAX_WARNINGS: usize = 50;
 /// How often a second import of a file being imported checks whether it may go on.
