@@ -70,7 +70,14 @@ pub fn datalog(parts: usize, tests: usize) -> Vec<u8> {
     mir.extend(START.to_le_bytes());
     mir.extend(START.to_le_bytes());
     mir.extend([1, b'P', b' ', b' ', 0, 0, b' ']);
-    for s in ["BENCH-LOT", "BENCH-PART", "bench-node", "93K", "Bench STDF", "1.0"] {
+    for s in [
+        "BENCH-LOT",
+        "BENCH-PART",
+        "bench-node",
+        "93K",
+        "Bench STDF",
+        "1.0",
+    ] {
         cn(&mut mir, s);
     }
     rec(&mut out, 1, 10, &mir);
@@ -234,7 +241,11 @@ pub async fn measure(server: &Server, parts: usize, mib: usize) -> SemiResult {
 }
 
 /// The figure's rows of a backend's table (`goal` wraps a goal as the backend shows it).
-pub fn rows(r: &SemiResult, goal: impl Fn(&str) -> String, yes_no: fn(bool) -> &'static str) -> String {
+pub fn rows(
+    r: &SemiResult,
+    goal: impl Fn(&str) -> String,
+    yes_no: fn(bool) -> &'static str,
+) -> String {
     let ratio = r.import_rate() / r.post_rate();
     let growth_mib = r.growth_kib() as f64 / 1024.0;
     format!(
