@@ -298,16 +298,6 @@ async fn structured_validation_and_per_item_failures() {
     let org = srv.org("Lab").await;
     let other = srv.org("Other").await;
 
-    // Other importers of the contract: 400 naming the item and what is supported.
-    let r = structured(
-        &srv,
-        &org.user_key,
-        json!([item(&random_id()), {"upload_id": random_id(), "importer": "STDF"}]),
-    )
-    .await;
-    r.expect(400);
-    assert_eq!(r.json["issues"][0]["path"], json!(["items", 1, "importer"]));
-    assert!(r.error_text().contains("stdf") && r.error_text().contains("openhtf"));
     // Not an importer at all, no items, too many.
     let r = structured(
         &srv,

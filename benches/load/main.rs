@@ -26,6 +26,7 @@ mod drive;
 mod fixture;
 mod ingest;
 mod read;
+mod semi;
 mod server;
 mod start;
 mod stats;
@@ -50,6 +51,11 @@ struct Options {
     requests: usize,
     /// Process starts for the fixture-start figure.
     starts: usize,
+    /// Parts and size of the STDF file imported (figure 5).
+    stdf_parts: usize,
+    stdf_mib: usize,
+    /// Measure the STDF import only.
+    only_stdf: bool,
     out: String,
     command: String,
 }
@@ -57,7 +63,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench load -- [--backend sqlite|postgres|both] [--quick] \
-         [--runs N] [--out FILE]"
+         [--runs N] [--stdf-parts N] [--stdf-mib M] [--only-stdf] [--out FILE]"
     );
     std::process::exit(2)
 }
@@ -66,6 +72,7 @@ fn parse_options() -> Options {
     let mut args = std::env::args().skip(1);
     let mut backends = vec![Backend::Sqlite, Backend::Postgres];
     let (mut quick, mut runs, mut out) = (false, None, "BENCHMARKS.md".to_string());
+    let (mut stdf_parts, mut stdf_mib, mut only_stdf) = (None, None, false);
     let mut shown = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -90,6 +97,20 @@ fn parse_options() -> Options {
                 runs = Some(v.parse().unwrap_or_else(|_| usage()));
                 shown.push(format!("--runs {v}"));
             }
+            "--stdf-parts" | "--stdf-mib" => {
+                let v = args.next().unwrap_or_else(|| usage());
+                let n = Some(v.parse().unwrap_or_else(|_| usage()));
+                if a == "--stdf-parts" {
+                    stdf_parts = n;
+                } else {
+                    stdf_mib = n;
+                }
+                shown.push(format!("{a} {v}"));
+            }
+            "--only-stdf" => {
+                only_stdf = true;
+                shown.push(a);
+            }
             "--out" => {
                 out = args.next().unwrap_or_else(|| usage());
                 shown.push(format!("--out {out}"));
@@ -108,6 +129,9 @@ fn parse_options() -> Options {
         ingest_runs: if quick { 500 } else { 10_000 },
         requests: if quick { 50 } else { 300 },
         starts: if quick { 5 } else { 20 },
+        stdf_parts: stdf_parts.unwrap_or(if quick { 200 } else { 10_000 }),
+        stdf_mib: stdf_mib.unwrap_or(if quick { 4 } else { 200 }),
+        only_stdf,
         out,
         command,
     }
@@ -119,6 +143,7 @@ struct BackendResult {
     start: start::StartResult,
     ingest: ingest::IngestResult,
     read: read::ReadResult,
+    stdf: semi::SemiResult,
 }
 
 async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
@@ -162,6 +187,15 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         idle_kib,
     };
 
+    eprintln!("[{name}] STDF import");
+    let stdf = semi::measure(&server, o.stdf_parts, o.stdf_mib).await;
+    eprintln!(
+        "[{name}]   {:.0} runs/s imported, {:.0} runs/s posted, +{} KiB",
+        stdf.import_rate(),
+        stdf.post_rate(),
+        stdf.growth_kib()
+    );
+
     eprintln!("[{name}] reads: seeding to {} runs", o.runs);
     let read = read::run(&server, &database.url, o.runs, o.requests).await;
     for m in &read.cases {
@@ -180,6 +214,44 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         start,
         ingest,
         read,
+        stdf,
+    }
+}
+
+/// Figure 5 alone (`--only-stdf`): a fresh server, the STDF import and its baseline.
+async fn bench_stdf(backend: Backend, o: &Options) -> semi::SemiResult {
+    let (_dir, scratch) = server::scratch();
+    let database = Database::fresh(backend, &scratch, "stdf").await;
+    let seed = fixture::seed_file(&scratch);
+    let log = scratch.join("server.log");
+    let server = Server::start(
+        &[
+            "--database-url",
+            &database.url,
+            "--seed",
+            seed.to_str().expect("utf-8 path"),
+            "--rate-limit",
+            "off",
+            "--log-format",
+            "json",
+        ],
+        &log,
+    )
+    .await;
+    eprintln!("[{}] STDF import", backend.name());
+    let r = semi::measure(&server, o.stdf_parts, o.stdf_mib).await;
+    server.stop();
+    database.drop_now().await;
+    r
+}
+
+fn stdf_goal(backend: Backend) -> impl Fn(&str) -> String {
+    move |g: &str| {
+        if backend == Backend::Sqlite {
+            g.to_string()
+        } else {
+            format!("({g})")
+        }
     }
 }
 
@@ -333,9 +405,10 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "| Resident memory at ready (fixture start, largest) | {} | | | | |\n",
+        "| Resident memory at ready (fixture start, largest) | {} | | | | |",
         mib(r.start.rss_kib),
     );
+    let _ = writeln!(out, "{}", semi::rows(&r.stdf, stdf_goal(r.backend), yes_no));
     let _ = writeln!(
         out,
         "Read database: {} runs ({} bulk-loaded in {:.0} s, the rest posted over HTTP, before the bulk load); \
@@ -427,6 +500,22 @@ fn report(results: &[BackendResult], o: &Options) -> String {
 async fn main() {
     let o = parse_options();
     eprintln!("load benchmark: {o:?}");
+    if o.only_stdf {
+        let mut text = format!(
+            "STDF import (`{}`, {}, commit {}):\n\n| Figure | Value | Baseline | Ratio | Goal | Met |\n|---|---|---|---|---|---|\n",
+            o.command,
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            git_commit()
+        );
+        for &b in &o.backends {
+            let r = bench_stdf(b, &o).await;
+            text += &format!("| **{}** | | | | | |\n", b.name());
+            text += &semi::rows(&r, stdf_goal(b), yes_no);
+        }
+        std::fs::write(&o.out, &text).unwrap_or_else(|e| panic!("write {}: {e}", o.out));
+        println!("{text}");
+        return;
+    }
     let mut results = Vec::new();
     for &b in &o.backends {
         results.push(bench_backend(b, &o).await);

@@ -93,6 +93,19 @@ impl StoreError {
         StoreError::Other(e.into())
     }
 
+    /// True when the data asked for is at fault (something it names is missing, it
+    /// breaks a rule, the caller may not use it, it is too large): the same request
+    /// will fail again, other requests are unaffected.
+    pub fn is_fault_of_the_input(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotFound(_)
+                | StoreError::Rejected { .. }
+                | StoreError::NotAllowed(_)
+                | StoreError::TooLarge { .. }
+        )
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Retryable(_))
     }

@@ -15,6 +15,7 @@ pub mod blobs;
 pub mod cli;
 pub mod common;
 pub mod device;
+pub mod file_imports;
 pub mod identity;
 pub mod imports;
 pub mod metadata;

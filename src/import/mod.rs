@@ -7,10 +7,14 @@
 //! The functions here tie them to storage: read the upload, resolve the procedure,
 //! create the run, keep the file as the run's report.
 
+pub mod atdf;
 pub mod atml;
 pub mod lenient_json;
 pub mod openhtf;
 pub mod resultmap;
+pub mod semi;
+pub mod stdf;
+pub mod structured;
 pub mod tabular;
 pub mod teststand;
 pub mod validators;

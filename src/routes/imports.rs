@@ -3,10 +3,12 @@
 //! Both key types may import (station keys only into procedures linked to them).
 //!
 //! Decisions where the spec is silent:
-//! - `imports.structured` supports the `OPENHTF`, `WATS`, `WSXF`, `ATML` and `TESTSTAND`
-//!   importers (the last four through `import::runs_of_file`: several runs per file,
-//!   per-run transactions, `warnings`). `STDF` and `ATDF` are refused with a 400 naming
-//!   the item and what is supported, before anything is imported.
+//! - `imports.structured` supports every importer of the contract's enum
+//!   (`Importer::plan`). OpenHTF records import as one run each
+//!   (below); WATS, WSXF, ATML and TestStand files are parsed whole and go through
+//!   `import::runs_of_file` (one transaction per run); STDF and ATDF stream through
+//!   `import::structured` (several runs per file, written in batches). Both give
+//!   `warnings` for skipped units.
 //! - A structured file is a duplicate when a file with exactly the same content (SHA-256)
 //!   is already the report of a run of the organization: without `allow_duplicate` its
 //!   result is that run with `already_imported: true`. With `allow_duplicate` a new run
@@ -27,6 +29,7 @@ use validator::Validate;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
 use crate::extract::{Caller, ValidatedJson};
+use crate::import::structured::{self, Format};
 use crate::import::{self, tabular::ImportTabularMapping};
 use crate::AppState;
 
@@ -39,7 +42,7 @@ pub fn routes() -> Router<AppState> {
 /// Most files per structured import.
 const MAX_ITEMS: usize = 100;
 
-/// Importers of the contract (STDF and ATDF not implemented yet).
+/// Importers of the contract; only OpenHTF is implemented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Importer {
     #[serde(rename = "OPENHTF")]
@@ -58,28 +61,28 @@ pub enum Importer {
     Atdf,
 }
 
-impl Importer {
-    /// The parser of a format importing through `import::runs_of_file`; `None` for
-    /// OpenHTF, which has its own path (shared with the legacy import).
-    fn parser(self) -> Option<import::Parser> {
-        match self {
-            Importer::OpenHtf | Importer::Stdf | Importer::Atdf => None,
-            Importer::Wats => Some(import::wats::parse),
-            Importer::Wsxf => Some(import::wsxf::parse),
-            Importer::Atml => Some(import::atml::parse),
-            Importer::TestStand => Some(import::teststand::parse),
-        }
-    }
+/// How an importer's files are read.
+#[derive(Clone, Copy)]
+pub enum Plan {
+    /// One run per file, parsed in memory (`import::openhtf`).
+    OpenHtf,
+    /// A report file parsed whole, one run per unit result (`import::runs_of_file`).
+    File(import::Parser),
+    /// Streamed, several runs per file (`import::structured`).
+    Structured(Format),
+}
 
-    fn as_str(self) -> &'static str {
+impl Importer {
+    /// How files of this importer are read.
+    pub fn plan(self) -> Plan {
         match self {
-            Importer::OpenHtf => "OPENHTF",
-            Importer::Wats => "WATS",
-            Importer::Wsxf => "WSXF",
-            Importer::Atml => "ATML",
-            Importer::TestStand => "TESTSTAND",
-            Importer::Stdf => "STDF",
-            Importer::Atdf => "ATDF",
+            Importer::OpenHtf => Plan::OpenHtf,
+            Importer::Stdf => Plan::Structured(import::stdf::FORMAT),
+            Importer::Atdf => Plan::Structured(import::atdf::FORMAT),
+            Importer::Wats => Plan::File(import::wats::parse),
+            Importer::Wsxf => Plan::File(import::wsxf::parse),
+            Importer::Atml => Plan::File(import::atml::parse),
+            Importer::TestStand => Plan::File(import::teststand::parse),
         }
     }
 }
@@ -109,21 +112,6 @@ impl ImportStructuredRequest {
                 "items",
             ));
         }
-        for (i, item) in self.items.iter().enumerate() {
-            if matches!(item.importer, Importer::Stdf | Importer::Atdf) {
-                issues.push(Issue {
-                    message: format!(
-                        "Importer {} is not supported by tofulab: the supported importers are OPENHTF, WATS, WSXF, ATML and TESTSTAND",
-                        item.importer.as_str()
-                    ),
-                    path: vec![
-                        PathSegment::Key("items".into()),
-                        PathSegment::Index(i),
-                        PathSegment::Key("importer".into()),
-                    ],
-                });
-            }
-        }
         if issues.is_empty() {
             Ok(())
         } else {
@@ -148,13 +136,27 @@ pub struct ImportStructuredResult {
     error: Option<String>,
 }
 
+impl ImportStructuredResult {
+    fn failed(upload_id: String, error: String) -> Self {
+        ImportStructuredResult {
+            upload_id,
+            success: false,
+            id: None,
+            ids: None,
+            already_imported: None,
+            warnings: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct ImportStructuredResponse {
     results: Vec<ImportStructuredResult>,
 }
 
-/// `imports.structured` — `POST /v2/imports/structured`: each uploaded file becomes
-/// its runs; results per item, in request order.
+/// `imports.structured` — `POST /v2/imports/structured`: each uploaded OpenHTF record
+/// becomes a run; results per item, in request order.
 async fn structured(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,57 +166,67 @@ async fn structured(
     let allow_duplicate = body.allow_duplicate.unwrap_or(false);
     let mut results = Vec::with_capacity(body.items.len());
     for item in body.items {
-        let outcome = match Id::parse(item.upload_id.trim()) {
-            Some(id) => match item.importer.parser() {
-                None => import::openhtf(&state.db, &caller, id, allow_duplicate)
-                    .await
-                    .map(Into::into),
-                Some(parser) => {
-                    import::runs_of_file(&state.db, &caller, id, allow_duplicate, parser).await
-                }
-            },
-            None => Err(ApiError::not_found(format!(
-                "Upload {} not found",
-                item.upload_id
-            ))),
+        let Some(upload_id) = Id::parse(item.upload_id.trim()) else {
+            let error = format!("Upload {} not found", item.upload_id);
+            results.push(ImportStructuredResult::failed(item.upload_id, error));
+            continue;
         };
-        results.push(result(item.upload_id, outcome));
+        // Each item runs in its own task: a client that disconnects does not stop an
+        // import halfway (it completes or cleans up, and its upload is never left
+        // claimed).
+        let (db, caller) = (state.db.clone(), caller.clone());
+        let plan = item.importer.plan();
+        let task = tokio::spawn(async move {
+            match plan {
+                Plan::OpenHtf => import::openhtf(&db, &caller, upload_id, allow_duplicate)
+                    .await
+                    .map(|i| structured::Outcome {
+                        ids: vec![i.run_id],
+                        already_imported: i.already_imported,
+                        warnings: Vec::new(),
+                    })
+                    .map_err(|e| structured::Failure(error_text(&e))),
+                Plan::File(parse) => {
+                    import::runs_of_file(&db, &caller, upload_id, allow_duplicate, parse)
+                        .await
+                        .map(|f| structured::Outcome {
+                            ids: f.ids,
+                            already_imported: f.already_imported,
+                            warnings: f.warnings,
+                        })
+                        .map_err(|e| structured::Failure(error_text(&e)))
+                }
+                Plan::Structured(format) => {
+                    structured::import(db, caller, upload_id, format, allow_duplicate).await
+                }
+            }
+        });
+        let outcome = task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "structured import task failed");
+            Err(structured::Failure("Internal server error".into()))
+        });
+        results.push(match outcome {
+            Ok(done) => ImportStructuredResult {
+                upload_id: item.upload_id,
+                success: true,
+                id: done.ids.first().copied(),
+                ids: Some(done.ids),
+                already_imported: Some(done.already_imported),
+                warnings: done.warnings,
+                error: None,
+            },
+            Err(structured::Failure(error)) => {
+                ImportStructuredResult::failed(item.upload_id, error)
+            }
+        });
     }
     Ok(axum::Json(ImportStructuredResponse { results }))
-}
-
-/// The result of one item.
-fn result(upload_id: String, outcome: ApiResult<import::FileImport>) -> ImportStructuredResult {
-    match outcome {
-        Ok(imported) => ImportStructuredResult {
-            upload_id,
-            success: true,
-            id: imported.ids.first().copied(),
-            ids: Some(imported.ids),
-            already_imported: Some(imported.already_imported),
-            warnings: imported.warnings,
-            error: None,
-        },
-        Err(e) => {
-            if e.status.is_server_error() {
-                tracing::error!(error = %e, "structured import failed");
-            }
-            ImportStructuredResult {
-                upload_id,
-                success: false,
-                id: None,
-                ids: None,
-                already_imported: None,
-                warnings: Vec::new(),
-                error: Some(error_text(&e)),
-            }
-        }
-    }
 }
 
 /// An error as one line: the message and each issue (`path: message`).
 fn error_text(e: &ApiError) -> String {
     if e.status.is_server_error() {
+        tracing::error!(error = %e, "structured import failed");
         return "Internal server error".into();
     }
     let issues: Vec<String> = e

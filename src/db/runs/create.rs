@@ -10,6 +10,7 @@ use super::resolve;
 use crate::caller::Caller;
 use crate::db::attachments::{link_uploads, LinkTarget};
 use crate::db::common::CreatedBy;
+use crate::db::file_imports::record_batch;
 use crate::db::metadata::{self as meta_sql, MetaTable};
 use crate::db::{retry, Db, DbResult, Id, Sql, StoreError, Ts, Tx};
 
@@ -47,6 +48,43 @@ impl Db {
                 .await?
                 .ok_or_else(|| StoreError::other("client_run_ref conflict without a run")),
         }
+    }
+
+    /// Creates `runs` (none carrying a `client_run_ref`) in one transaction, all or
+    /// none, recorded as file positions `first_position..` of import `import_id` (see
+    /// `db::file_imports`). Returns their ids in order. A transient conflict retries the
+    /// whole batch; any other failure (e.g. one run's missing part number) fails it, and
+    /// the caller may retry the runs one by one to skip the bad one.
+    pub async fn create_import_batch(
+        &self,
+        caller: &Caller,
+        runs: &[NewRun],
+        import_id: Id,
+        first_position: i64,
+    ) -> DbResult<Vec<Id>> {
+        let ids: Vec<Id> = runs.iter().map(|_| Id::new()).collect();
+        let rows: Vec<ContentRows> = runs
+            .iter()
+            .zip(&ids)
+            .map(|(run, id)| ContentRows::build(*id, &run.phases, &run.logs))
+            .collect();
+        let raced = |e: &StoreError| {
+            e.is_retryable() || e.is_unique_violation() || e.is_foreign_key_violation()
+        };
+        retry(raced, || async {
+            let mut tx = self.begin().await?;
+            for ((run, id), rows) in runs.iter().zip(&ids).zip(&rows) {
+                if let Created::Duplicate = insert_run(&mut tx, caller, run, *id, rows).await? {
+                    return Err(StoreError::other(
+                        "an imported run carried a client_run_ref",
+                    ));
+                }
+            }
+            record_batch(&mut tx, import_id, first_position, &ids).await?;
+            tx.commit().await
+        })
+        .await?;
+        Ok(ids)
     }
 
     async fn run_by_client_ref(&self, org_id: Id, run: &NewRun) -> DbResult<Option<Id>> {

@@ -41,6 +41,12 @@ pub async fn import(
             ),
         ));
     }
-    let imported = import::openhtf(&state.db, &caller, body.upload_id, false).await?;
+    // In its own task: a client that disconnects mid-import does not leave the upload
+    // claimed (the import completes or releases it).
+    let (db, upload_id) = (state.db.clone(), body.upload_id);
+    let imported =
+        tokio::spawn(async move { import::openhtf(&db, &caller, upload_id, false).await })
+            .await
+            .map_err(ApiError::internal)??;
     Ok(axum::Json(V1Created::new(imported.run_id)))
 }
