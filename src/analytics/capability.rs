@@ -99,6 +99,27 @@ impl Moments {
         }
     }
 
+    /// From aggregates computed elsewhere (SQL): n, mean, Σ(x − x̄)², Σ|x_i − x_{i−1}|
+    /// in time order, min and max.
+    pub fn from_sums(
+        n: u64,
+        mean: f64,
+        sum_sq_dev: f64,
+        mr_sum: f64,
+        min: f64,
+        max: f64,
+    ) -> Moments {
+        Moments {
+            n,
+            mean: if n > 0 { mean } else { 0.0 },
+            m2: sum_sq_dev,
+            mr_sum,
+            prev: None,
+            min,
+            max,
+        }
+    }
+
     pub fn of(values: &[f64]) -> Moments {
         let mut m = Moments::default();
         for &x in values {

@@ -9,6 +9,7 @@
 
 pub mod types;
 
+pub mod analytics;
 pub mod attachments;
 pub mod batches;
 pub mod blobs;

@@ -7,6 +7,7 @@ pub mod deployments;
 pub mod health;
 pub mod identity;
 pub mod imports;
+pub mod lab;
 pub mod logs;
 pub mod measurements;
 pub mod parts;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .nest("/v2", v2)
         .nest("/v1", v1::routes())
         .nest("/trpc", trpc::routes())
+        .nest("/lab/v1", lab::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             crate::middleware::auth::authenticate,
