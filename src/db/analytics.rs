@@ -196,7 +196,7 @@ impl Frag {
             // index (every procedure) or start from the units; name the procedure's
             // index and keep runs as the outer loop.
             Dialect::Sqlite => "runs r INDEXED BY runs_procedure_started CROSS JOIN units u",
-            Dialect::Postgres => "runs r JOIN units u",
+            Dialect::Postgres => "runs r CROSS JOIN units u",
         }
     }
 
