@@ -673,7 +673,7 @@ async fn authentication_isolation_and_parameter_errors() {
             "procedure_id",
         ),
         (
-            format!("/api/lab/v1/yield?procedure_id=nope&from=2026-03-01&to=2026-03-02"),
+            "/api/lab/v1/yield?procedure_id=nope&from=2026-03-01&to=2026-03-02".into(),
             "procedure_id",
         ),
         (
