@@ -200,6 +200,25 @@ impl Frag {
         }
     }
 
+    /// The scope's runs and units, their phases (`ph`) and, with `measurements`,
+    /// the phases' measurements (`m`).
+    fn runs_phases(&self, measurements: bool) -> String {
+        // DIALECT: SQLite's CROSS JOIN fixes the loop order runs → phases →
+        // measurements (each through its parent's index); Postgres plans it itself.
+        let join = match self.dialect {
+            Dialect::Sqlite => "CROSS JOIN",
+            Dialect::Postgres => "JOIN",
+        };
+        let mut from = format!(
+            "{} {join} phases ph ON ph.run_id = r.id",
+            self.runs_and_units()
+        );
+        if measurements {
+            from.push_str(&format!(" {join} measurements m ON m.phase_id = ph.id"));
+        }
+        from
+    }
+
     /// A validator list as comparable text.
     fn validators_text(&self) -> &'static str {
         match self.dialect {
@@ -537,8 +556,8 @@ impl Db {
         let mut q = Sql::new(format!(
             "SELECT ph.name AS phase, m.name AS measurement, m.units, {vt} AS validators,
                 CAST(COUNT(*) AS BIGINT) AS n, MAX(ph.started_at) AS last_at
-             FROM {} JOIN phases ph ON ph.run_id = r.id JOIN measurements m ON m.phase_id = ph.id",
-            f.runs_and_units()
+             FROM {}",
+            f.runs_phases(true)
         ));
         push_scope(&mut q, org_id, scope);
         q.push(NUMERIC_RECORDS);
@@ -604,7 +623,7 @@ impl Db {
                 .push_bind(*text)
                 .push(&format!(" THEN {seg}"));
         }
-        q.push(&format!(" END AS seg FROM {} JOIN phases ph ON ph.run_id = r.id JOIN measurements m ON m.phase_id = ph.id", f.runs_and_units()));
+        q.push(&format!(" END AS seg FROM {}", f.runs_phases(true)));
         push_scope(&mut q, org_id, scope);
         q.push(NUMERIC_RECORDS);
         q.push(" AND ").push(IS_FINAL_ATTEMPT);
@@ -672,16 +691,14 @@ impl Db {
         let f = Frag {
             dialect: self.dialect(),
         };
-        let (select, from, fail, group) = match by {
+        let (select, fail, group) = match by {
             FailureBy::Phase => (
                 "ph.name AS phase, CAST(NULL AS TEXT) AS measurement",
-                "",
                 "ph.outcome = 'FAIL'",
                 "ph.name",
             ),
             FailureBy::Measurement => (
                 "ph.name AS phase, m.name AS measurement",
-                " JOIN measurements m ON m.phase_id = ph.id",
                 "m.outcome = 'FAIL'",
                 "ph.name, m.name",
             ),
@@ -689,8 +706,8 @@ impl Db {
         let mut q = Sql::new(format!(
             "SELECT {select}, CAST(COUNT(DISTINCT r.id) AS BIGINT) AS failed_runs,
                 CAST(COUNT(*) AS BIGINT) AS occurrences
-             FROM {} JOIN phases ph ON ph.run_id = r.id{from}",
-            f.runs_and_units()
+             FROM {}",
+            f.runs_phases(by == FailureBy::Measurement)
         ));
         push_scope(&mut q, org_id, scope);
         q.push(" AND ")
@@ -772,11 +789,7 @@ impl Db {
         let vt = f.validators_text();
         let texts: Vec<String> = series.texts.iter().map(|t| t.0.clone()).collect();
         let base = |prefix: &str, select: &str| {
-            let mut q = Sql::new(format!(
-                "{prefix}{select} FROM {} JOIN phases ph ON ph.run_id = r.id
-                 JOIN measurements m ON m.phase_id = ph.id",
-                f.runs_and_units()
-            ));
+            let mut q = Sql::new(format!("{prefix}{select} FROM {}", f.runs_phases(true)));
             push_scope(&mut q, org_id, scope);
             q.push(NUMERIC_RECORDS);
             q.push(" AND ").push(IS_FINAL_ATTEMPT);
@@ -913,8 +926,8 @@ impl Db {
         };
         let vt = f.validators_text();
         let mut q = Sql::new(format!(
-            "SELECT m.value_number AS value FROM {} JOIN phases ph ON ph.run_id = r.id JOIN measurements m ON m.phase_id = ph.id",
-            f.runs_and_units()
+            "SELECT m.value_number AS value FROM {}",
+            f.runs_phases(true)
         ));
         push_scope(&mut q, org_id, scope);
         q.push(NUMERIC_RECORDS);
