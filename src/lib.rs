@@ -4,6 +4,7 @@
 //! shutdown future resolves, then finishes in-flight requests.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod apikey;
 pub mod bootstrap;
 pub mod caller;

@@ -21,6 +21,7 @@
 //!
 //! Each module says what its figure measures and why that baseline.
 
+mod analytics;
 mod backend;
 mod drive;
 mod fixture;
@@ -205,6 +206,15 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
             m.concurrency,
             ms(m.latency.p50()),
             ms(m.latency.p99())
+        );
+    }
+    for m in &read.analytics {
+        eprintln!(
+            "[{name}]   {:40} c={} p50 {} p95 {}",
+            m.label,
+            m.concurrency,
+            ms(m.latency.p50()),
+            ms(m.latency.pct(95.0))
         );
     }
     server.stop();
@@ -392,6 +402,28 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
         mib(i.idle_kib),
         ratio(rd.peak_kib as f64, i.idle_kib as f64),
     );
+    let whoami = rd.baseline.iter().find(|b| b.concurrency == 1);
+    for m in &rd.analytics {
+        let p95 = m.latency.pct(95.0);
+        let _ = writeln!(
+            out,
+            "| {}, {} rows, concurrency 1, p50 / p95 | {} / {} | {} (whoami) | {} | p95 < 500 ms | {} |",
+            m.label,
+            m.rows,
+            ms(m.latency.p50()),
+            ms(p95),
+            whoami.map_or("-".into(), |b| format!("{} / {}", ms(b.latency.p50()), ms(b.latency.pct(95.0)))),
+            whoami.map_or("-".into(), |b| ratio(p95.as_secs_f64(), b.latency.pct(95.0).as_secs_f64())),
+            yes_no(p95 < Duration::from_millis(500)),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| Peak resident memory during the analytics calls | {} | {} (idle, after start) | {} | | |",
+        mib(rd.analytics_peak_kib),
+        mib(i.idle_kib),
+        ratio(rd.analytics_peak_kib as f64, i.idle_kib as f64),
+    );
     let _ = writeln!(
         out,
         "| Fixture start to ready, median / p90 of {} | {} / {} | {} (`tofulab --version`, median) | {} | {} | {} |",
@@ -412,11 +444,16 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
     let _ = writeln!(
         out,
         "Read database: {} runs ({} bulk-loaded in {:.0} s, the rest posted over HTTP, before the bulk load); \
-         {} requests per case and concurrency.\n",
+         {} requests per case and concurrency. Analytics: 30 days ({} to {}) of the busiest \
+         procedure, whose runs there carry {} measurements in 2 phases; {} requests per case.\n",
         rd.total_runs,
         rd.bulk_runs,
         rd.seed_time.as_secs_f64(),
         o.requests,
+        analytics::FROM,
+        analytics::TO,
+        rd.analytics_measurements,
+        rd.analytics.first().map_or(0, |m| m.latency.len()),
     );
 }
 

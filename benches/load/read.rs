@@ -51,6 +51,11 @@ pub struct ReadResult {
     pub baseline: Vec<Measured>,
     pub cases: Vec<Measured>,
     pub peak_kib: u64,
+    /// `/api/lab/v1` over 30 days (`crate::analytics`), one client.
+    pub analytics: Vec<Measured>,
+    /// Measurements written for the analytics window.
+    pub analytics_measurements: i64,
+    pub analytics_peak_kib: u64,
 }
 
 /// Fills the database at `url` (the server's) with bulk runs until it holds `target`.
@@ -339,6 +344,7 @@ pub async fn measure(
 /// Seeds, then measures the baseline and every case at concurrency 1 and 4.
 pub async fn run(server: &Server, url: &str, target: i64, requests: usize) -> ReadResult {
     let (total_runs, bulk_runs, seed_time) = seed(url, target).await;
+    let analytics_measurements = crate::analytics::seed_content(url).await;
     let detail_id = post_detail_run(server).await;
     server.reset_peak();
     let mut baseline = Vec::new();
@@ -349,12 +355,22 @@ pub async fn run(server: &Server, url: &str, target: i64, requests: usize) -> Re
             measured.push(measure(server, case.label, &case.path, requests, concurrency).await);
         }
     }
+    let peak_kib = server.peak_kib();
+    server.reset_peak();
+    // Analytics calls cost tens to hundreds of milliseconds: fewer of them, one client.
+    let mut analytics = Vec::new();
+    for (label, path) in crate::analytics::cases() {
+        analytics.push(measure(server, label, &path, (requests / 10).max(20), 1).await);
+    }
     ReadResult {
         total_runs,
         bulk_runs,
         seed_time,
         baseline,
         cases: measured,
-        peak_kib: server.peak_kib(),
+        peak_kib,
+        analytics,
+        analytics_measurements,
+        analytics_peak_kib: server.peak_kib(),
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod error;
 
+pub mod analytics;
 pub mod attachments;
 pub mod batches;
 pub mod blobs;

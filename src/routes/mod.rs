@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod health;
 pub mod identity;
 pub mod imports;
+pub mod lab;
 pub mod logs;
 pub mod measurements;
 pub mod parts;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .nest("/v1", v1::routes())
         .nest("/trpc", trpc::routes())
         .merge(cli::keyed_routes())
+        .nest("/lab/v1", lab::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             crate::middleware::auth::authenticate,

@@ -10,7 +10,7 @@ use crate::values::{Page, SortOrder};
 
 /// True when no later attempt (higher `retry_count`) of the same phase name exists in
 /// the run of phase `ph`.
-pub(super) const IS_FINAL_ATTEMPT: &str = "NOT EXISTS (SELECT 1 FROM phases later
+pub(crate) const IS_FINAL_ATTEMPT: &str = "NOT EXISTS (SELECT 1 FROM phases later
     WHERE later.run_id = ph.run_id AND later.name = ph.name
       AND later.retry_count > ph.retry_count)";
 
