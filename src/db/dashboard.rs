@@ -1,0 +1,61 @@
+//! Small reads the dashboard needs beyond the API's: names for filter menus, and an
+//! attachment's bytes scoped to the organization (the API serves bytes by signed URL
+//! only).
+
+use sqlx::FromRow;
+
+use super::blobs::FileRow;
+use super::{Db, Id, Sql};
+use crate::error::ApiResult;
+
+/// An id and a display name, for a filter menu.
+#[derive(Debug, Clone, FromRow)]
+pub struct NameRow {
+    pub id: Id,
+    pub name: String,
+}
+
+/// At most this many entries in a filter menu.
+pub const MENU_LIMIT: i64 = 500;
+
+impl Db {
+    /// The organization's procedures by name.
+    pub async fn procedure_names(&self, org_id: Id) -> ApiResult<Vec<NameRow>> {
+        self.read()
+            .fetch_all(
+                Sql::new(
+                    "SELECT id, name FROM procedures WHERE org_id = $1 ORDER BY name, id LIMIT $2",
+                )
+                .bind(org_id)
+                .bind(MENU_LIMIT),
+            )
+            .await
+    }
+
+    /// The organization's stations (archived ones too: their runs stay) by name.
+    pub async fn station_names(&self, org_id: Id) -> ApiResult<Vec<NameRow>> {
+        self.read()
+            .fetch_all(
+                Sql::new(
+                    "SELECT id, name FROM stations WHERE org_id = $1 ORDER BY name, id LIMIT $2",
+                )
+                .bind(org_id)
+                .bind(MENU_LIMIT),
+            )
+            .await
+    }
+
+    /// An attachment of the organization, or `None` (also for other organizations').
+    pub async fn org_file(&self, org_id: Id, id: Id) -> ApiResult<Option<FileRow>> {
+        self.read()
+            .fetch_optional(
+                Sql::new(
+                    "SELECT id, name, blob_id, size, sha256, content_type
+                     FROM attachments WHERE org_id = $1 AND id = $2",
+                )
+                .bind(org_id)
+                .bind(id),
+            )
+            .await
+    }
+}
