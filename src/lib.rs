@@ -17,6 +17,7 @@ pub mod middleware;
 pub mod routes;
 pub mod signing;
 pub mod values;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

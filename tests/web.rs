@@ -539,3 +539,133 @@ async fn pages_are_html_with_a_strict_content_security_policy() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json["code"], Value::from("NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn the_analytics_page_agrees_with_the_json_and_downloads_csv() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    failing_run(&srv, &org, "SN-1").await;
+    for (i, serial) in ["SN-2", "SN-3", "SN-4"].iter().enumerate() {
+        passing_run(&srv, &org, serial, 100 * (i as i64 + 1)).await;
+    }
+    let cookie = sign_in(&srv, &org.user_key).await;
+    let window = "from=2026-03-01&to=2026-03-02";
+    let json = srv
+        .get(
+            &format!(
+                "/api/lab/v1/yield?procedure_id={}&{window}",
+                org.procedure_id
+            ),
+            &org.user_key,
+        )
+        .await;
+    let fpy = json.expect(200)["window"]["fpy"].as_f64().unwrap();
+    assert_eq!(fpy, 0.75, "3 of 4 units passed first time");
+
+    let p = get(
+        &srv,
+        &format!("/procedures/{}?{window}", org.procedure_id),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains(r#"data-metric="fpy">75.0%"#), "{}", p.body);
+    assert!(p.body.contains(r#"data-metric="units">4<"#));
+    // The failure Pareto names the failed phase; the capability table lists vcc.
+    assert!(p.body.contains("rf_check"));
+    assert!(p.body.contains(">vcc<"));
+
+    // Without a window: the 30 days up to the latest run.
+    let p = get(
+        &srv,
+        &format!("/procedures/{}", org.procedure_id),
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        p.body.contains(r#"value="2026-03-01""#),
+        "defaults to the latest run's day"
+    );
+    assert!(p.body.contains(r#"value="2026-01-31""#));
+
+    // Yield as CSV: a header and one row per day.
+    let c = get(
+        &srv,
+        &format!("/procedures/{}/csv/yield?{window}", org.procedure_id),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(c.status, 200);
+    assert!(c.content_type().starts_with("text/csv"));
+    assert!(c
+        .headers
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"Lab_Functional-yield-2026-03-01-2026-03-02.csv\""));
+    let lines: Vec<&str> = c.body.lines().collect();
+    assert_eq!(lines[0], "date,group,units,fpy,spy,tpy,lpy");
+    assert_eq!(lines[1], "2026-03-01,,4,0.75,0.75,0.75,0.75");
+    assert_eq!(lines[2], "2026-03-02,,0,,,,");
+    assert_eq!(lines.len(), 3);
+
+    let c = get(
+        &srv,
+        &format!(
+            "/procedures/{}/csv/failures-phases?{window}",
+            org.procedure_id
+        ),
+        Some(&cookie),
+    )
+    .await;
+    let lines: Vec<&str> = c.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "phase,measurement,failed_runs,occurrences,share,cumulative_share"
+    );
+    assert_eq!(lines[1], "rf_check,,1,1,1,1");
+
+    let c = get(
+        &srv,
+        &format!(
+            "/procedures/{}/csv/series?{window}&phase=power_on&measurement=vcc",
+            org.procedure_id
+        ),
+        Some(&cookie),
+    )
+    .await;
+    let lines: Vec<&str> = c.body.lines().collect();
+    assert!(lines[0].starts_with("started_at,value,run_id"));
+    assert_eq!(lines.len(), 2, "{}", c.body);
+    assert!(lines[1].contains(",3.31,"));
+
+    for table in ["volume", "capability", "histogram", "failures-measurements"] {
+        let c = get(
+            &srv,
+            &format!("/procedures/{}/csv/{table}?{window}", org.procedure_id),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(c.status, 200, "{table}");
+        assert!(c.body.lines().count() >= 2, "{table}: {}", c.body);
+    }
+    let c = get(
+        &srv,
+        &format!("/procedures/{}/csv/nonsense?{window}", org.procedure_id),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(c.status, 404);
+    // A bad window is a clear 400, not a crash.
+    let p = get(
+        &srv,
+        &format!(
+            "/procedures/{}?from=2026-03-05&to=2026-03-01",
+            org.procedure_id
+        ),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(p.status, 400);
+}

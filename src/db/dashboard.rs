@@ -5,7 +5,7 @@
 use sqlx::FromRow;
 
 use super::blobs::FileRow;
-use super::{Db, Id, Sql};
+use super::{Db, Id, Sql, Ts};
 use crate::error::ApiResult;
 
 /// An id and a display name, for a filter menu.
@@ -18,7 +18,36 @@ pub struct NameRow {
 /// At most this many entries in a filter menu.
 pub const MENU_LIMIT: i64 = 500;
 
+/// A procedure's name and the start of its latest run.
+#[derive(Debug, Clone, FromRow)]
+pub struct ProcedureSummary {
+    pub id: Id,
+    pub name: String,
+    pub latest_run: Option<Ts>,
+}
+
 impl Db {
+    /// The procedure of the organization with the start of its latest run (one index
+    /// probe on `runs_procedure_started`), or `None`.
+    pub async fn procedure_summary(
+        &self,
+        org_id: Id,
+        id: Id,
+    ) -> ApiResult<Option<ProcedureSummary>> {
+        self.read()
+            .fetch_optional(
+                Sql::new(
+                    "SELECT p.id, p.name,
+                        (SELECT MAX(r.started_at) FROM runs r WHERE r.procedure_id = p.id)
+                            AS latest_run
+                     FROM procedures p WHERE p.org_id = $1 AND p.id = $2",
+                )
+                .bind(org_id)
+                .bind(id),
+            )
+            .await
+    }
+
     /// The organization's procedures by name.
     pub async fn procedure_names(&self, org_id: Id) -> ApiResult<Vec<NameRow>> {
         self.read()

@@ -548,34 +548,30 @@ pub fn control_chart(
     out
 }
 
-/// Histogram of the values with the limits and the mean as vertical lines.
-pub fn histogram(values: &[f64], refs: &[Reference]) -> String {
+/// Histogram drawn from its bins (`edges` has one more entry than `counts`), with the
+/// limits and the mean as vertical lines.
+pub fn histogram(edges: &[f64], counts: &[u64], refs: &[Reference]) -> String {
     let h = 260.0;
     let plot_h = h - TOP - 40.0;
     let plot_w = W - LEFT - RIGHT;
-    let (x0, x1) = range(values.iter().copied().chain(refs.iter().map(|r| r.1)));
-    let bins = ((values.len() as f64).sqrt().ceil() as usize).clamp(5, 40);
-    let bw = (x1 - x0) / bins as f64;
-    let mut counts = vec![0usize; bins];
-    for v in values.iter().filter(|v| v.is_finite()) {
-        let i = (((v - x0) / bw).floor() as isize).clamp(0, bins as isize - 1) as usize;
-        counts[i] += 1;
-    }
+    let (x0, x1) = range(edges.iter().copied().chain(refs.iter().map(|r| r.1)));
     let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
     let xs = |v: f64| LEFT + (v - x0) / (x1 - x0) * plot_w;
     let mut out = open(h, "Histogram");
     y_axis(&mut out, 0.0, top, plot_h, "count", false);
     for (i, c) in counts.iter().enumerate() {
-        let x = xs(x0 + i as f64 * bw);
+        let (Some(a), Some(b)) = (edges.get(i), edges.get(i + 1)) else {
+            break;
+        };
         let bh = *c as f64 / top * plot_h;
         let _ = write!(
             out,
             r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="#56B4E9" stroke="#0072B2"><title>{} – {}: {c}</title></rect>"##,
-            x,
+            xs(*a),
             TOP + plot_h - bh,
-            (plot_w / bins as f64 - 1.0).max(1.0),
-            short(x0 + i as f64 * bw),
-            short(x0 + (i + 1) as f64 * bw)
+            (xs(*b) - xs(*a)).max(1.0),
+            short(*a),
+            short(*b)
         );
     }
     for t in ticks(x0, x1, 8) {
