@@ -270,9 +270,14 @@ pub async fn page(
             figure.chart {
                 (trusted(svg::daily_lines(&days, &[
                     ("units tested".to_string(), volume.iter().map(|v| Some(v.counts.units as f64)).collect()),
+                ], false)))
+                figcaption { "Distinct units tested per day." }
+            }
+            figure.chart {
+                (trusted(svg::daily_lines(&days, &[
                     ("mean run duration (s)".to_string(), volume.iter().map(|v| v.mean_duration_s).collect()),
                 ], false)))
-                figcaption { "Distinct units tested and mean run duration per day." }
+                figcaption { "Mean run duration per day, in seconds." }
             }
         }
 

@@ -62,7 +62,7 @@ fn body(d: &RunDetail, attachments: &[AttachmentRow], min_level: Option<&str>) -
         }
         dl.facts {
             dt { "Unit" } dd { a href={ "/units/" (urlencode(&r.serial_number)) } { (r.serial_number) } }
-            dt { "Part" } dd { (r.part_number) " — " (r.part_name) }
+            dt { "Part" } dd { (r.part_number) @if r.part_name != r.part_number { " — " (r.part_name) } }
             dt { "Revision" } dd { (r.revision_number) }
             dt { "Batch" } dd { (r.batch_number.as_deref().unwrap_or("—")) }
             dt { "Procedure" } dd { a href={ "/procedures/" (r.procedure_id) } { (r.procedure_name) } }
@@ -160,7 +160,11 @@ fn body(d: &RunDetail, attachments: &[AttachmentRow], min_level: Option<&str>) -
                 h2 { "Sub-units" }
                 ul {
                     @for s in &d.sub_units {
-                        li { a href={ "/units/" (urlencode(&s.serial_number)) } { (s.serial_number) } " — " (s.part_number) " " (s.part_name) }
+                        li {
+                            a href={ "/units/" (urlencode(&s.serial_number)) } { (s.serial_number) }
+                            " — " (s.part_number)
+                            @if s.part_name != s.part_number { " " (s.part_name) }
+                        }
                     }
                 }
             }
@@ -178,7 +182,10 @@ fn measurement_row(phase: &str, m: &MeasurementRow) -> Markup {
         tr class=(class) data-outcome=(m.outcome) {
             td { (phase) }
             td { (m.name) }
-            td.num.value { (fmt::value(m.measured_value.as_ref().map(|j| &j.0))) }
+            td.num.value {
+                @if m.measured_value.is_none() && m.data_series.is_some() { "plotted below" }
+                @else { (fmt::value(m.measured_value.as_ref().map(|j| &j.0))) }
+            }
             td { (m.units.as_deref().unwrap_or("")) }
             td {
                 @for (expr, outcome) in &limits {

@@ -280,6 +280,14 @@ pub fn daily_lines(days: &[String], series: &[(String, Vec<Option<f64>>)], pct: 
     let plot_h = h - TOP - 60.0;
     let plot_w = W - LEFT - RIGHT;
     let (mut y0, mut y1) = range(series.iter().flat_map(|s| s.1.iter().flatten().copied()));
+    let all_positive = series
+        .iter()
+        .flat_map(|s| s.1.iter().flatten())
+        .all(|v| *v >= 0.0);
+    if !pct && all_positive {
+        // Counts and durations read against zero.
+        y0 = 0.0;
+    }
     if pct {
         y0 = y0.clamp(0.0, 1.0).min(0.9);
         y0 = (y0 * 10.0).floor() / 10.0;

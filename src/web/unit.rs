@@ -76,7 +76,7 @@ pub async fn page(
             @if let Some(s) = &u.sample { span.tag { (s) " sample" } }
         }
         dl.facts {
-            dt { "Part" } dd { (u.part_number) " — " (u.part_name) }
+            dt { "Part" } dd { (u.part_number) @if u.part_name != u.part_number { " — " (u.part_name) } }
             dt { "Revision" } dd { (u.revision_number) }
             dt { "Batch" } dd { (u.batch_number.as_deref().unwrap_or("—")) }
             dt { "Created" } dd { (fmt::time(u.created_at)) }
