@@ -25,6 +25,7 @@ mod backend;
 mod drive;
 mod fixture;
 mod ingest;
+mod pages;
 mod read;
 mod server;
 mod start;
@@ -119,6 +120,8 @@ struct BackendResult {
     start: start::StartResult,
     ingest: ingest::IngestResult,
     read: read::ReadResult,
+    /// Dashboard pages on the read database (`pages`).
+    pages: Vec<read::Measured>,
 }
 
 async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
@@ -164,6 +167,8 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
 
     eprintln!("[{name}] reads: seeding to {} runs", o.runs);
     let read = read::run(&server, &database.url, o.runs, o.requests).await;
+    eprintln!("[{name}] dashboard pages");
+    let pages = pages::run(&server, (o.requests / 5).max(20)).await;
     for m in &read.cases {
         eprintln!(
             "[{name}]   {:40} c={} p50 {} p99 {}",
@@ -180,6 +185,7 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         start,
         ingest,
         read,
+        pages,
     }
 }
 
@@ -313,6 +319,14 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
             );
         }
     }
+    pages::rows(
+        &r.pages,
+        rd.baseline
+            .iter()
+            .find(|b| b.concurrency == 1)
+            .map(|b| &b.latency),
+        out,
+    );
     let _ = writeln!(
         out,
         "| Peak resident memory during the reads | {} | {} (idle, after start) | {} | | |",
