@@ -185,24 +185,28 @@ pub async fn page(
     let (summary, scope) = scope_of(&state, &session, &id, &q).await?;
     let org = session.org_id;
     let db = &state.db;
-    let yields = db.analytics_yield(org, &scope, None).await?;
-    let sliced = match q.group() {
-        Some(g) => Some(db.analytics_yield(org, &scope, Some(g)).await?),
-        None => None,
+    // Independent aggregates run at once: each is one or two queries on its own pooled
+    // connection, so the page costs about its slowest part rather than their sum.
+    let sliced = async {
+        match q.group() {
+            Some(g) => db.analytics_yield(org, &scope, Some(g)).await.map(Some),
+            None => Ok(None),
+        }
     };
-    let volume = db.analytics_volume(org, &scope).await?;
-    let by_phase = db.analytics_failures(org, &scope, FailureBy::Phase).await?;
-    let by_measurement = db
-        .analytics_failures(org, &scope, FailureBy::Measurement)
-        .await?;
-    let capability = db.analytics_capability(org, &scope).await?;
+    let (yields, sliced, volume, by_phase, by_measurement, capability) = tokio::try_join!(
+        db.analytics_yield(org, &scope, None),
+        sliced,
+        db.analytics_volume(org, &scope),
+        db.analytics_failures(org, &scope, FailureBy::Phase),
+        db.analytics_failures(org, &scope, FailureBy::Measurement),
+        db.analytics_capability(org, &scope),
+    )?;
     let measurement = chosen(&q, &capability);
     let charts = match measurement {
-        Some((phase, m, units)) => Some((
-            db.analytics_control_chart(org, &scope, phase, m, units, 0, CHART_POINTS)
-                .await?,
-            db.analytics_histogram(org, &scope, phase, m, units).await?,
-        )),
+        Some((phase, m, units)) => Some(tokio::try_join!(
+            db.analytics_control_chart(org, &scope, phase, m, units, 0, CHART_POINTS),
+            db.analytics_histogram(org, &scope, phase, m, units),
+        )?),
         None => None,
     };
 
