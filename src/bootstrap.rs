@@ -56,6 +56,8 @@ pub fn first_start_message(f: &FirstStart, public_url: &str) -> String {
         String::new(),
         format!("    {key}"),
         String::new(),
+        format!("Dashboard: open {url}/ in a browser and sign in with this key."),
+        String::new(),
         "Python (pip install tofupilot):".into(),
         "    from tofupilot.v2 import TofuPilot".into(),
         format!("    client = TofuPilot(api_key=\"{key}\", server_url=\"{url}/api\")"),

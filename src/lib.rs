@@ -22,6 +22,7 @@ pub mod rules;
 pub mod signing;
 pub mod types;
 pub mod values;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -130,7 +130,7 @@ async fn unknown_routes_and_wrong_methods_answer_in_the_envelope() {
         "/api/",
         "/api/trpc/station.nothing",
         "/nothing",
-        "/",
+        // (`/` is the dashboard: tests/web.rs.)
     ] {
         for key in [k, None] {
             let r = srv.call(Method::GET, path, key, None).await;

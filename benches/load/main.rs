@@ -26,6 +26,7 @@ mod backend;
 mod drive;
 mod fixture;
 mod ingest;
+mod pages;
 mod read;
 mod semi;
 mod server;
@@ -145,6 +146,8 @@ struct BackendResult {
     ingest: ingest::IngestResult,
     read: read::ReadResult,
     stdf: semi::SemiResult,
+    /// Dashboard pages on the read database (`pages`).
+    pages: Vec<read::Measured>,
 }
 
 async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
@@ -199,6 +202,8 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
 
     eprintln!("[{name}] reads: seeding to {} runs", o.runs);
     let read = read::run(&server, &database.url, o.runs, o.requests).await;
+    eprintln!("[{name}] dashboard pages");
+    let pages = pages::run(&server, (o.requests / 5).max(20)).await;
     for m in &read.cases {
         eprintln!(
             "[{name}]   {:40} c={} p50 {} p99 {}",
@@ -225,6 +230,7 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         ingest,
         read,
         stdf,
+        pages,
     }
 }
 
@@ -395,6 +401,14 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
             );
         }
     }
+    pages::rows(
+        &r.pages,
+        rd.baseline
+            .iter()
+            .find(|b| b.concurrency == 1)
+            .map(|b| &b.latency),
+        out,
+    );
     let _ = writeln!(
         out,
         "| Peak resident memory during the reads | {} | {} (idle, after start) | {} | | |",

@@ -31,6 +31,15 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     if is_json && !legacy {
         return resp;
     }
+    // Dashboard pages answer errors as HTML pages meant for people.
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if is_html && !legacy {
+        return resp;
+    }
 
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)

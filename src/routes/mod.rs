@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/readyz", get(health::readyz))
         .nest("/api", api)
         .merge(attachments::file_routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
 }
 

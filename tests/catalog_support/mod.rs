@@ -226,7 +226,7 @@ pub async fn insert_upload(
         let blob = Id::new();
         tx.execute(
             Sql::new(
-                "INSERT INTO blobs (id, attachment_id, state, size, created_at)
+                "INSERT INTO blobs (id, attachment_id, state, size, touched_at)
                  VALUES ($1, $2, 'complete', 5, $3)",
             )
             .bind(blob)
