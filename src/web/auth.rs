@@ -183,7 +183,7 @@ fn cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
 
 /// Refuses a POST sent from a page of another origin (a browser always sends `Origin`
 /// on cross-site form posts).
-fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
+pub(super) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };

@@ -16,6 +16,7 @@ mod fmt;
 mod procedure;
 mod run;
 mod runs;
+mod stations;
 mod svg;
 mod unit;
 
@@ -45,6 +46,13 @@ pub fn routes() -> Router<AppState> {
         .route("/procedures/{id}", get(procedure::page))
         .route("/procedures/{id}/csv/{table}", get(procedure::csv))
         .route("/attachments/{id}", get(files::attachment))
+        .route("/stations", get(stations::index))
+        .route("/stations/{id}", get(stations::page))
+        .route("/stations/{id}/setup-token", post(stations::setup_token))
+        .route(
+            "/device",
+            get(stations::device_form).post(stations::device_decide),
+        )
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/assets/app.css", get(stylesheet))
@@ -218,6 +226,7 @@ fn bare_page(title: &str, body: Markup) -> Markup {
 pub enum Nav {
     Runs,
     Procedures,
+    Stations,
     None,
 }
 
@@ -243,6 +252,7 @@ pub fn layout(session: &Session, nav: Nav, title: &str, body: Markup) -> Respons
                     nav {
                         a href="/" class=[(nav == Nav::Runs).then_some("current")] { "Runs" }
                         a href="/procedures" class=[(nav == Nav::Procedures).then_some("current")] { "Procedures" }
+                        a href="/stations" class=[(nav == Nav::Stations).then_some("current")] { "Stations" }
                     }
                     span.org title="Organization" { (session.org_name) }
                     span.who { (who) }
