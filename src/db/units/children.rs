@@ -3,7 +3,7 @@
 
 use super::unit_not_found;
 use crate::db::error::{DbResult, StoreError};
-use crate::db::{ci_key, Db, Dialect, Id, Sql, Tx};
+use crate::db::{ci_key, retry_write, Db, Dialect, Id, Sql, Tx};
 
 /// A unit addressed by serial: `(id, stored serial, parent id)`.
 type UnitLink = (Id, String, Option<Id>);
@@ -12,6 +12,10 @@ impl Db {
     /// Makes `child` a child of `parent` (moving it from any previous parent); returns the
     /// child's id. 400 when the link would make a unit its own ancestor.
     pub async fn add_child(&self, org_id: Id, parent: &str, child: &str) -> DbResult<Id> {
+        retry_write(|| self.add_child_once(org_id, parent, child)).await
+    }
+
+    async fn add_child_once(&self, org_id: Id, parent: &str, child: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         lock_unit_tree(&mut tx, org_id).await?;
         let (parent_id, parent_serial, _) = find(&mut tx, org_id, parent).await?;
@@ -57,6 +61,10 @@ impl Db {
     /// Unlinks `child` from `parent`; returns the child's id. 400 when it is not a child
     /// of that unit.
     pub async fn remove_child(&self, org_id: Id, parent: &str, child: &str) -> DbResult<Id> {
+        retry_write(|| self.remove_child_once(org_id, parent, child)).await
+    }
+
+    async fn remove_child_once(&self, org_id: Id, parent: &str, child: &str) -> DbResult<Id> {
         let mut tx = self.begin().await?;
         lock_unit_tree(&mut tx, org_id).await?;
         let (parent_id, parent_serial, _) = find(&mut tx, org_id, parent).await?;
