@@ -241,6 +241,33 @@ impl Frag {
     }
 }
 
+/// ` WHERE` conditions selecting the qualifying records (§4.1, final attempts) of one
+/// series — its phase, measurement and units — whose validator lists are `texts`.
+fn push_series_records(
+    q: &mut Sql,
+    org_id: Id,
+    scope: &Scope,
+    series: &Series,
+    validators_text: &'static str,
+    texts: &[String],
+) {
+    push_scope(q, org_id, scope);
+    q.push(NUMERIC_RECORDS);
+    q.push(" AND ").push(IS_FINAL_ATTEMPT);
+    q.push(" AND ph.name = ")
+        .push_bind(series.phase.as_str())
+        .push(" AND m.name = ")
+        .push_bind(series.measurement.as_str());
+    match &series.units {
+        Some(u) => q.push(" AND m.units = ").push_bind(u.as_str()),
+        None => q.push(" AND m.units IS NULL"),
+    };
+    q.push(" AND ")
+        .push(validators_text)
+        .push(" IN ")
+        .push_tuple(texts.iter().map(String::as_str));
+}
+
 /// ` WHERE` conditions of the scope on `r` and `u` (after the FROM clause).
 fn push_scope(q: &mut Sql, org_id: Id, scope: &Scope) {
     q.push(" WHERE u.id = r.unit_id AND r.org_id = ")
@@ -814,25 +841,7 @@ impl Db {
                 q.push(piece);
             }
             q.push(" FROM ").push(f.runs_phases(true));
-            push_scope(&mut q, org_id, scope);
-            q.push(NUMERIC_RECORDS);
-            q.push(" AND ").push(IS_FINAL_ATTEMPT);
-            q.push(" AND ph.name = ")
-                .push_bind(phase)
-                .push(" AND m.name = ")
-                .push_bind(measurement);
-            match &series.units {
-                Some(u) => {
-                    q.push(" AND m.units = ").push_bind(u.as_str());
-                }
-                None => {
-                    q.push(" AND m.units IS NULL");
-                }
-            }
-            q.push(" AND ")
-                .push(vt)
-                .push(" IN ")
-                .push_tuple(texts.iter());
+            push_series_records(&mut q, org_id, scope, &series, vt, &texts);
             q
         };
         // Control limits over every point of the range.
@@ -957,25 +966,7 @@ impl Db {
         };
         let vt = f.validators_text();
         let mut q = Sql::new("SELECT m.value_number AS value FROM ").then(f.runs_phases(true));
-        push_scope(&mut q, org_id, scope);
-        q.push(NUMERIC_RECORDS);
-        q.push(" AND ").push(IS_FINAL_ATTEMPT);
-        q.push(" AND ph.name = ")
-            .push_bind(phase)
-            .push(" AND m.name = ")
-            .push_bind(measurement);
-        match &series.units {
-            Some(u) => {
-                q.push(" AND m.units = ").push_bind(u.as_str());
-            }
-            None => {
-                q.push(" AND m.units IS NULL");
-            }
-        }
-        q.push(" AND ")
-            .push(vt)
-            .push(" IN ")
-            .push_tuple(texts.iter());
+        push_series_records(&mut q, org_id, scope, &series, vt, &texts);
         let values: Vec<f64> = self
             .read()
             .fetch_all::<ValueRow>(q)
