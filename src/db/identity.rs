@@ -269,9 +269,10 @@ pub async fn upsert_user(tx: &mut Tx, org_id: Id, email: &str, name: Option<&str
         if let Some(name) = name {
             if current.as_deref() != Some(name) {
                 tx.execute(
-                    Sql::new("UPDATE users SET name = $1 WHERE id = $2")
+                    Sql::new("UPDATE users SET name = $1, name_key = $3 WHERE id = $2")
                         .bind(name)
-                        .bind(id),
+                        .bind(id)
+                        .bind(ci_key(name)),
                 )
                 .await?;
             }
@@ -281,15 +282,16 @@ pub async fn upsert_user(tx: &mut Tx, org_id: Id, email: &str, name: Option<&str
     let id = Id::new();
     tx.execute(
         Sql::new(
-            "INSERT INTO users (id, org_id, email, email_key, name, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, org_id, email, email_key, name, created_at, name_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(org_id)
         .bind(email)
         .bind(key)
         .bind(name)
-        .bind(Ts::now()),
+        .bind(Ts::now())
+        .bind(name.map(ci_key)),
     )
     .await?;
     Ok(id)

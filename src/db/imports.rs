@@ -242,13 +242,14 @@ impl Db {
         let mut tx = self.begin().await?;
         tx.execute(
             Sql::new(
-                "UPDATE parts SET name = $1, updated_at = $2
+                "UPDATE parts SET name = $1, name_key = $5, updated_at = $2
                  WHERE org_id = $3 AND number_key = $4 AND name = number",
             )
             .bind(name)
             .bind(Ts::now())
             .bind(org_id)
-            .bind(ci_key(number)),
+            .bind(ci_key(number))
+            .bind(ci_key(name)),
         )
         .await?;
         tx.commit().await

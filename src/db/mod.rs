@@ -21,6 +21,7 @@ pub mod file_imports;
 pub mod identity;
 pub mod imports;
 pub mod metadata;
+pub mod names;
 pub mod parts;
 pub mod procedures;
 pub mod revisions;
@@ -571,6 +572,7 @@ impl Db {
             Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
+        self.fold_names().await?;
         Ok(())
     }
 

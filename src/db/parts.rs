@@ -113,8 +113,9 @@ impl Db {
             .execute(
                 Sql::new(
                     "INSERT INTO parts (id, org_id, number, number_key, name, metadata,
-                        created_by_user_id, created_by_station_id, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                        created_by_user_id, created_by_station_id, created_at, updated_at,
+                        name_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(id)
@@ -125,7 +126,8 @@ impl Db {
                 .bind(new.metadata)
                 .bind(by.user_id)
                 .bind(by.station_id)
-                .bind(now),
+                .bind(now)
+                .bind(ci_key(&new.name)),
             )
             .await?;
         if n == 0 {
@@ -170,7 +172,7 @@ impl Db {
             let pat = contains_pattern(s);
             q.push(" AND (p.number_key LIKE ")
                 .push_bind(pat.as_str())
-                .push(" ESCAPE '\\' OR lower(p.name) LIKE ")
+                .push(" ESCAPE '\\' OR p.name_key LIKE ")
                 .push_bind(pat.as_str())
                 .push(
                     " ESCAPE '\\' OR EXISTS (SELECT 1 FROM revisions srv
@@ -197,7 +199,7 @@ impl Db {
         }
         meta_sql::push_filter(&mut q, dialect, "p.metadata", &filter.metadata);
         let key = match sort {
-            PartSort::Name => SortKey::text("lower(p.name)"),
+            PartSort::Name => SortKey::text("p.name_key"),
             PartSort::Number => SortKey::text("p.number_key"),
             PartSort::CreatedAt => SortKey::plain("p.created_at"),
         };
@@ -241,14 +243,16 @@ impl Db {
             Sql::new(
                 "UPDATE parts SET number = COALESCE($1, number),
                     number_key = COALESCE($2, number_key),
-                    name = COALESCE($3, name), updated_at = $4
+                    name = COALESCE($3, name), name_key = COALESCE($6, name_key),
+                    updated_at = $4
                  WHERE id = $5",
             )
             .bind(changes.new_number.as_deref())
             .bind(changes.new_number.as_deref().map(ci_key))
             .bind(changes.name.as_deref())
             .bind(Ts::now())
-            .bind(id),
+            .bind(id)
+            .bind(changes.name.as_deref().map(ci_key)),
         )
         .await
         .map_err(|e| match &changes.new_number {

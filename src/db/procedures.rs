@@ -1,5 +1,6 @@
 //! Procedures: named test procedures that runs, versions and stations hang off.
 
+use crate::types::ci_key;
 use rand::Rng;
 use sqlx::FromRow;
 
@@ -116,7 +117,7 @@ impl Db {
         let mut q = Sql::new(SELECT_PROCEDURE);
         q.push(" WHERE p.org_id = ").push_bind(org_id);
         if let Some(s) = &filter.search_query {
-            q.push(" AND lower(p.name) LIKE ")
+            q.push(" AND p.name_key LIKE ")
                 .push_bind(contains_pattern(s))
                 .push(" ESCAPE '\\'");
         }
@@ -145,10 +146,13 @@ impl Db {
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
-                Sql::new("UPDATE procedures SET name = $1 WHERE org_id = $2 AND id = $3")
-                    .bind(name)
-                    .bind(org_id)
-                    .bind(id),
+                Sql::new(
+                    "UPDATE procedures SET name = $1, name_key = $4 WHERE org_id = $2 AND id = $3",
+                )
+                .bind(name)
+                .bind(org_id)
+                .bind(id)
+                .bind(ci_key(name)),
             )
             .await?;
         if n == 0 {
@@ -245,8 +249,8 @@ pub async fn insert_procedure(
     tx.execute(
         Sql::new(
             "INSERT INTO procedures (id, org_id, name, identifier, identifier_key,
-                                     created_by_user_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                     created_by_user_id, created_at, name_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(org_id)
@@ -254,7 +258,8 @@ pub async fn insert_procedure(
         .bind(&identifier)
         .bind(identifier.to_lowercase())
         .bind(user_id)
-        .bind(Ts::now()),
+        .bind(Ts::now())
+        .bind(ci_key(name)),
     )
     .await?;
     Ok(id)

@@ -3,6 +3,7 @@
 //! changes nothing). Entities are matched by id when the file gives one, else by their
 //! natural key (organization slug or name, user email, procedure/station/team name).
 
+use crate::types::ci_key;
 use serde::Deserialize;
 
 use super::identity::{insert_api_key, insert_organization, upsert_user};
@@ -306,13 +307,15 @@ async fn find_or_insert_named(
     let id = id.unwrap_or_else(Id::new);
     let sql = if table == "stations" {
         Sql::new(
-            "INSERT INTO stations (id, org_id, name, team_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO stations (id, org_id, name, team_id, created_at, name_key)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(org_id)
         .bind(name)
         .bind(team_id)
         .bind(Ts::now())
+        .bind(ci_key(name))
     } else {
         Sql::new("INSERT INTO ")
             .then(table)

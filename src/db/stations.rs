@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::FromRow;
 
 use super::procedures::require_procedure;
-use super::{Db, Id, Sql, Ts, Tx};
+use super::{ci_key, Db, Id, Sql, Ts, Tx};
 use crate::db::error::{DbResult, StoreError};
 use crate::db::metadata::{self as meta_sql, MetaTable};
 use crate::metadata::{Condition, Metadata};
@@ -126,15 +126,16 @@ impl Db {
         let id = Id::new();
         tx.execute(
             Sql::new(
-                "INSERT INTO stations (id, org_id, name, team_id, metadata, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO stations (id, org_id, name, team_id, metadata, created_at, name_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(id)
             .bind(org_id)
             .bind(&new.name)
             .bind(new.team_id)
             .bind(meta_sql::stored(new.metadata))
-            .bind(Ts::now()),
+            .bind(Ts::now())
+            .bind(ci_key(&new.name)),
         )
         .await?;
         if let Some(p) = new.procedure_id {
@@ -156,7 +157,7 @@ impl Db {
             .push_bind(org_id)
             .push(" AND s.archived_at IS NULL");
         if let Some(s) = &filter.search_query {
-            q.push(" AND lower(s.name) LIKE ")
+            q.push(" AND s.name_key LIKE ")
                 .push_bind(contains_pattern(s))
                 .push(" ESCAPE '\\'");
         }
@@ -265,7 +266,9 @@ impl Db {
             .ok_or_else(|| StoreError::not_found("Station not found"))?;
         let mut q = Sql::new("UPDATE stations SET name = ");
         let name = changes.name.unwrap_or(name);
-        q.push_bind(&name);
+        q.push_bind(&name)
+            .push(", name_key = ")
+            .push_bind(ci_key(&name));
         if let Some(image) = changes.image_id {
             if let Some(upload) = image {
                 super::attachments::mark_linked(&mut tx, org_id, upload).await?;

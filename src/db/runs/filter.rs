@@ -129,8 +129,8 @@ impl Db {
         }
         if !f.operated_by_names.is_empty() {
             let mut q =
-                Sql::new("SELECT id FROM users WHERE org_id = $1 AND lower(name) IN ").bind(org_id);
-            q.push_tuple(f.operated_by_names.iter().map(|s| s.to_lowercase()));
+                Sql::new("SELECT id FROM users WHERE org_id = $1 AND name_key IN ").bind(org_id);
+            q.push_tuple(f.operated_by_names.iter().map(|s| ci_key(s)));
             let rows: Vec<(Id,)> = r.fetch_all(q).await?;
             out.operators = Some(rows.into_iter().map(|r| r.0).collect());
         }
@@ -201,7 +201,7 @@ pub(super) fn push_run_filters(q: &mut Sql, dialect: Dialect, f: &RunFilter, key
             .push_bind(pattern.clone())
             .push(" ESCAPE '\\' OR CAST(r.id AS TEXT) LIKE ")
             .push_bind(format!("{}%", like_escape(&s.trim().to_lowercase())))
-            .push(" ESCAPE '\\' OR lower(pr.name) LIKE ")
+            .push(" ESCAPE '\\' OR pr.name_key LIKE ")
             .push_bind(pattern.clone())
             .push(" ESCAPE '\\' OR p.number_key LIKE ")
             .push_bind(pattern)

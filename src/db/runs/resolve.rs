@@ -48,9 +48,9 @@ pub(super) async fn part(tx: &mut Tx, org_id: Id, number: &str, by: CreatedBy) -
         .bind(org_id)
         .bind(key.clone());
     let insert = Sql::new(
-        "INSERT INTO parts (id, org_id, number, number_key, name, created_by_user_id,
-                            created_by_station_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "INSERT INTO parts (id, org_id, number, number_key, name, name_key,
+                            created_by_user_id, created_by_station_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $9)
          ON CONFLICT (org_id, number_key) DO NOTHING",
     )
     .bind(id)

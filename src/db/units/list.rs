@@ -208,7 +208,7 @@ impl Db {
             UnitSort::CreatedAt => SortKey::plain("u.created_at"),
             UnitSort::PartNumber => SortKey::text("p.number_key"),
             UnitSort::LastRunAt => SortKey::plain("lr.started_at").nulls_oldest(),
-            UnitSort::LastRunProcedure => SortKey::text("lower(lrp.name)").nulls_oldest(),
+            UnitSort::LastRunProcedure => SortKey::text("lrp.name_key").nulls_oldest(),
         };
         q.order_and_page(dialect, key, "u.id", order, page);
 
