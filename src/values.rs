@@ -239,8 +239,13 @@ pub fn paginate<T>(mut rows: Vec<T>, page: Page) -> (Vec<T>, ListMeta) {
 }
 
 /// A timestamp from a query string: RFC 3339, or without offset (taken as UTC, as the
-/// Python client sends naive datetimes).
+/// Python client sends naive datetimes), or a date alone.
 pub fn parse_query_ts(field: &str, s: &str) -> Result<Ts, ApiError> {
+    query_ts(s).map_err(|e| ApiError::invalid(field, format!("{field} {e}")))
+}
+
+/// `parse_query_ts` without the field: the error says what was expected.
+pub fn query_ts(s: &str) -> Result<Ts, String> {
     if let Some(ts) = Ts::parse_rfc3339(s) {
         return Ok(ts);
     }
@@ -250,37 +255,20 @@ pub fn parse_query_ts(field: &str, s: &str) -> Result<Ts, ApiError> {
             chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
         });
-    match naive {
-        Ok(n) => Ok(Ts::from(n.and_utc())),
-        Err(_) => Err(ApiError::invalid(
-            field,
-            format!("{field} must be an RFC 3339 datetime, got `{s}`"),
-        )),
-    }
+    naive
+        .map(|n| Ts::from(n.and_utc()))
+        .map_err(|_| format!("must be an RFC 3339 datetime, got `{s}`"))
 }
 
-/// Optional query timestamp.
-pub fn opt_query_ts(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiError> {
-    match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(v) => parse_query_ts(field, v).map(Some),
-    }
-}
-
-/// Optional inclusive upper bound (`created_before`, …) from a query string. A value given
+/// An inclusive upper bound (`created_before`, …) from a query string. A value given
 /// coarser than microseconds covers the whole of its last unit: `…:05.123Z` admits a row
 /// created at `…:05.123456Z`.
 // COMPAT: clients bracket "now" with their own clock and send it truncated to milliseconds
 // (the Rust client always does), so a row created in the same millisecond as the bracket
 // must still match.
-pub fn opt_query_ts_upper(field: &str, s: &Option<String>) -> Result<Option<Ts>, ApiError> {
-    let Some(text) = s.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let ts = parse_query_ts(field, text)?;
-    Ok(Some(
-        Ts::from_micros(ts.micros().saturating_add(upper_slack_micros(text))).unwrap_or(ts),
-    ))
+pub fn upper_bound(text: &str) -> Result<Ts, String> {
+    let ts = query_ts(text)?;
+    Ok(Ts::from_micros(ts.micros().saturating_add(upper_slack_micros(text))).unwrap_or(ts))
 }
 
 /// Microseconds to add to a timestamp written at `text`'s precision to reach the last
@@ -300,13 +288,26 @@ fn upper_slack_micros(text: &str) -> i64 {
     }
 }
 
-/// Sort direction of list endpoints; default `desc`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+/// Sort direction of list endpoints: `asc` or `desc` in any case; blank or absent = `desc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SortOrder {
     Asc,
     #[default]
     Desc,
+}
+
+impl<'de> Deserialize<'de> for SortOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.trim() {
+            "" => Ok(SortOrder::Desc),
+            s if s.eq_ignore_ascii_case("asc") => Ok(SortOrder::Asc),
+            s if s.eq_ignore_ascii_case("desc") => Ok(SortOrder::Desc),
+            s => Err(serde::de::Error::custom(format!(
+                "must be asc or desc, got `{s}`"
+            ))),
+        }
+    }
 }
 
 impl SortOrder {
@@ -333,20 +334,6 @@ pub fn like_escape(s: &str) -> String {
 /// `%text%` for a case-insensitive substring match on a lower-cased column.
 pub fn contains_pattern(s: &str) -> String {
     format!("%{}%", like_escape(&s.to_lowercase()))
-}
-
-/// A list of ids from a query filter: invalid ids can match nothing, so they are dropped;
-/// `None` when the filter was not given, `Some(empty)` when none was valid.
-pub fn id_filter(values: &[String]) -> Option<Vec<crate::db::Id>> {
-    if values.is_empty() {
-        return None;
-    }
-    Some(
-        values
-            .iter()
-            .filter_map(|v| crate::db::Id::parse(v.trim()))
-            .collect(),
-    )
 }
 
 #[cfg(test)]
@@ -439,12 +426,7 @@ mod tests {
 
     #[test]
     fn upper_bounds_cover_their_precision() {
-        let upper = |s: &str| {
-            opt_query_ts_upper("t", &Some(s.to_string()))
-                .unwrap()
-                .unwrap()
-                .to_string()
-        };
+        let upper = |s: &str| upper_bound(s).unwrap().to_string();
         assert_eq!(
             upper("2024-01-02T03:04:05.123Z"),
             "2024-01-02T03:04:05.123999Z"
@@ -459,7 +441,6 @@ mod tests {
             "2024-01-02T03:04:05.123456Z"
         );
         assert_eq!(upper("2024-01-02"), "2024-01-02T23:59:59.999999Z");
-        assert_eq!(opt_query_ts_upper("t", &None).unwrap(), None);
-        assert!(opt_query_ts_upper("t", &Some("soon".into())).is_err());
+        assert!(upper_bound("soon").is_err());
     }
 }

@@ -27,7 +27,8 @@ use crate::db::common::CreatedBy;
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Path, Query, ValidatedJson};
-use crate::values::{id_filter, text_rule, trimmed_required};
+use crate::routes::params::Ids;
+use crate::values::{text_rule, trimmed_required};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -117,12 +118,14 @@ async fn finalize(
 #[derive(Debug, Deserialize)]
 pub struct AttachmentDeleteQuery {
     #[serde(default)]
-    ids: Vec<String>,
+    ids: Ids,
 }
 
 /// The ids of a delete query; none at all is a 400.
-fn requested_ids(ids: &[String]) -> ApiResult<Vec<Id>> {
-    id_filter(ids).ok_or_else(|| ApiError::invalid("ids", "At least one id is required"))
+fn requested_ids(ids: &Ids) -> ApiResult<Vec<Id>> {
+    ids.0
+        .clone()
+        .ok_or_else(|| ApiError::invalid("ids", "At least one id is required"))
 }
 
 /// `attachments.delete` (older Python SDK) — `DELETE /v2/attachments?ids=…`: deletes the

@@ -12,10 +12,9 @@ use crate::db::common::CreatedBy;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
+use crate::routes::params::{After, Before, Ids, Search, SortBy, Texts};
 use crate::rules;
-use crate::values::{
-    id_filter, opt_query_ts, opt_query_ts_upper, paginate, trimmed_required, Page, SortOrder,
-};
+use crate::values::{paginate, trimmed_required, Page, SortOrder};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -54,23 +53,20 @@ pub enum BatchListSortBy {
     CreatedAt,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct BatchListQuery {
-    #[serde(default)]
-    ids: Vec<String>,
-    #[serde(default)]
-    numbers: Vec<String>,
-    created_after: Option<String>,
-    created_before: Option<String>,
+    ids: Ids,
+    numbers: Texts,
+    created_after: After,
+    created_before: Before,
     limit: Option<String>,
     cursor: Option<String>,
-    search_query: Option<String>,
-    #[serde(default)]
-    part_numbers: Vec<String>,
-    #[serde(default)]
-    revision_numbers: Vec<String>,
-    sort_by: Option<BatchListSortBy>,
-    sort_order: Option<SortOrder>,
+    search_query: Search,
+    part_numbers: Texts,
+    revision_numbers: Texts,
+    sort_by: SortBy<BatchListSortBy>,
+    sort_order: SortOrder,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,30 +99,22 @@ async fn list(
     Query(q): Query<BatchListQuery>,
 ) -> ApiResult<axum::Json<ListResponse<BatchListItem>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let trimmed =
-        |v: Vec<String>| -> Vec<String> { v.into_iter().map(|s| s.trim().to_string()).collect() };
     let filter = BatchFilter {
-        ids: id_filter(&q.ids),
-        numbers: trimmed(q.numbers),
-        created_after: opt_query_ts("created_after", &q.created_after)?,
-        created_before: opt_query_ts_upper("created_before", &q.created_before)?,
-        search_query: q.search_query.filter(|s| !s.is_empty()),
-        part_numbers: trimmed(q.part_numbers),
-        revision_numbers: trimmed(q.revision_numbers),
+        ids: q.ids.0,
+        numbers: q.numbers.0,
+        created_after: q.created_after.0,
+        created_before: q.created_before.0,
+        search_query: q.search_query.0,
+        part_numbers: q.part_numbers.0,
+        revision_numbers: q.revision_numbers.0,
     };
-    let sort = match q.sort_by {
+    let sort = match q.sort_by.0 {
         Some(BatchListSortBy::Number) => BatchSort::Number,
         Some(BatchListSortBy::CreatedAt) | None => BatchSort::CreatedAt,
     };
     let rows = state
         .db
-        .list_batches(
-            caller.org_id,
-            &filter,
-            sort,
-            q.sort_order.unwrap_or_default(),
-            page,
-        )
+        .list_batches(caller.org_id, &filter, sort, q.sort_order, page)
         .await?;
     let (rows, meta) = paginate(rows, page);
     Ok(axum::Json(ListResponse {

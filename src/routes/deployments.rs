@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::ListResponse;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Path, Query};
-use crate::values::{opt_query_ts, paginate, Page};
+use crate::routes::params::{After, Before};
+use crate::values::{paginate, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -26,12 +27,17 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Serialize)]
 pub enum Deployment {}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct DeploymentListQuery {
     limit: Option<String>,
     cursor: Option<String>,
-    deployed_after: Option<String>,
-    deployed_before: Option<String>,
+    // Parsed so that a malformed date is a 400 as on other lists; no deployment exists
+    // for them to filter.
+    #[allow(dead_code)]
+    deployed_after: After,
+    #[allow(dead_code)]
+    deployed_before: Before,
     // `procedure_ids`, `environments`, `build_statuses`, `pushed`, `branch_names`,
     // `author_usernames` and `search_query` are accepted and match nothing more than
     // the empty set already does.
@@ -44,8 +50,6 @@ async fn list(
     Query(q): Query<DeploymentListQuery>,
 ) -> ApiResult<axum::Json<ListResponse<Deployment>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    opt_query_ts("deployed_after", &q.deployed_after)?;
-    opt_query_ts("deployed_before", &q.deployed_before)?;
     let (data, meta) = paginate(Vec::new(), page);
     Ok(axum::Json(ListResponse { data, meta }))
 }

@@ -9,6 +9,7 @@ use crate::db::identity::UserRow;
 use crate::db::Id;
 use crate::error::ApiResult;
 use crate::extract::{Caller, Principal, Query, UserCaller};
+use crate::routes::params::Flag;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -40,9 +41,10 @@ impl From<UserRow> for UserListItem {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct UserListQuery {
-    current: Option<String>,
+    current: Flag,
 }
 
 /// `users.list` — `GET /v2/users`: a bare array, not paginated. With `current=true` a
@@ -52,10 +54,7 @@ async fn list_users(
     caller: Caller,
     Query(q): Query<UserListQuery>,
 ) -> ApiResult<axum::Json<Vec<UserListItem>>> {
-    let current = q
-        .current
-        .as_deref()
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let current = q.current.on();
     let users = state.db.list_users(caller.org_id).await?;
     let users = users
         .into_iter()

@@ -8,15 +8,15 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use super::params::{After, Before, Enums, Ids, Search, SortBy, Texts};
 use super::runs::enums::{LogLevel, RunOutcome, SampleFilter};
-use super::runs::query;
 use super::{ListResponse, StationRef, UserRef};
 use crate::db::runs::logs::{LogFilter, LogListRow, LogSort};
 use crate::db::runs::RunFilter;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query};
-use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
+use crate::values::{paginate, Page, SortOrder};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -25,41 +25,28 @@ pub fn routes() -> Router<AppState> {
         .route("/logs/{id}", get(get_one))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct LogListQuery {
-    #[serde(default)]
-    procedure_ids: Vec<String>,
-    search_query: Option<String>,
-    #[serde(default)]
-    levels: Vec<String>,
-    timestamp_after: Option<String>,
-    timestamp_before: Option<String>,
-    #[serde(default)]
-    source_files: Vec<String>,
-    #[serde(default)]
-    run_ids: Vec<String>,
-    #[serde(default)]
-    run_outcomes: Vec<String>,
-    #[serde(default)]
-    procedure_versions: Vec<String>,
-    #[serde(default)]
-    deployment_ids: Vec<String>,
-    #[serde(default)]
-    serial_numbers: Vec<String>,
-    #[serde(default)]
-    part_numbers: Vec<String>,
-    #[serde(default)]
-    revision_numbers: Vec<String>,
-    #[serde(default)]
-    batch_numbers: Vec<String>,
-    #[serde(default)]
-    samples: Vec<String>,
-    #[serde(default)]
-    created_by_station_ids: Vec<String>,
-    #[serde(default)]
-    created_by_user_ids: Vec<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
+    procedure_ids: Ids,
+    search_query: Search,
+    levels: Enums<LogLevel>,
+    timestamp_after: After,
+    timestamp_before: Before,
+    source_files: Texts,
+    run_ids: Ids,
+    run_outcomes: Enums<RunOutcome>,
+    procedure_versions: Texts,
+    deployment_ids: Texts,
+    serial_numbers: Texts,
+    part_numbers: Texts,
+    revision_numbers: Texts,
+    batch_numbers: Texts,
+    samples: Enums<SampleFilter>,
+    created_by_station_ids: Ids,
+    created_by_user_ids: Ids,
+    sort_by: SortBy<LogSort>,
+    sort_order: SortOrder,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -68,25 +55,25 @@ impl LogListQuery {
     fn filter(self) -> ApiResult<LogFilter> {
         Ok(LogFilter {
             run: RunFilter {
-                ids: query::ids(self.run_ids),
-                outcomes: query::enums("run_outcomes", self.run_outcomes, RunOutcome::as_str)?,
-                procedure_ids: query::ids(self.procedure_ids),
-                procedure_versions: query::texts(self.procedure_versions),
-                serial_numbers: query::texts(self.serial_numbers),
-                part_numbers: query::texts(self.part_numbers),
-                revision_numbers: query::texts(self.revision_numbers),
-                batch_numbers: query::texts(self.batch_numbers),
-                created_by_user_ids: query::ids(self.created_by_user_ids),
-                created_by_station_ids: query::ids(self.created_by_station_ids),
-                deployment_ids: query::texts(self.deployment_ids),
-                samples: query::enums("samples", self.samples, SampleFilter::as_str)?,
+                ids: self.run_ids.0,
+                outcomes: self.run_outcomes.texts(RunOutcome::as_str),
+                procedure_ids: self.procedure_ids.0,
+                procedure_versions: self.procedure_versions.0,
+                serial_numbers: self.serial_numbers.0,
+                part_numbers: self.part_numbers.0,
+                revision_numbers: self.revision_numbers.0,
+                batch_numbers: self.batch_numbers.0,
+                created_by_user_ids: self.created_by_user_ids.0,
+                created_by_station_ids: self.created_by_station_ids.0,
+                deployment_ids: self.deployment_ids.0,
+                samples: self.samples.texts(SampleFilter::as_str),
                 ..RunFilter::default()
             },
-            search_query: self.search_query.filter(|s| !s.trim().is_empty()),
-            levels: query::enums("levels", self.levels, LogLevel::as_str)?,
-            timestamp_after: opt_query_ts("timestamp_after", &self.timestamp_after)?,
-            timestamp_before: opt_query_ts_upper("timestamp_before", &self.timestamp_before)?,
-            source_files: query::texts(self.source_files),
+            search_query: self.search_query.0,
+            levels: self.levels.texts(LogLevel::as_str),
+            timestamp_after: self.timestamp_after.0,
+            timestamp_before: self.timestamp_before.0,
+            source_files: self.source_files.0,
         })
     }
 }
@@ -162,8 +149,7 @@ async fn list(
     Query(q): Query<LogListQuery>,
 ) -> ApiResult<axum::Json<ListResponse<LogData>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let sort: LogSort = query::sort_by(&q.sort_by)?;
-    let order = query::sort_order(&q.sort_order)?;
+    let (sort, order) = (q.sort_by.key(), q.sort_order);
     let filter = q.filter()?;
     let rows = state
         .db

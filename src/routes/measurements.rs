@@ -7,16 +7,16 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::params::{After, Before, Duration, Enums, Flag, Ids, Number, SortBy, Texts};
 use super::runs::content::{measurement, validators};
 use super::runs::enums::{MeasurementOutcome, MeasurementType, RunOutcome, SampleFilter};
-use super::runs::query;
 use super::ListResponse;
 use crate::db::runs::measurements::{MeasurementFilter, MeasurementListRow, MeasurementSort};
 use crate::db::runs::RunFilter;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query};
-use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
+use crate::values::{paginate, Page, SortOrder};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -25,105 +25,80 @@ pub fn routes() -> Router<AppState> {
         .route("/measurements/{id}", get(get_one))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct MeasurementListQuery {
     /// Required by the Python client, optional here (absent = every procedure).
-    procedure_id: Option<String>,
-    phase_name: Option<String>,
-    measurement_name: Option<String>,
-    #[serde(default)]
-    phase_names: Vec<String>,
+    procedure_id: Ids,
+    phase_name: Texts,
+    measurement_name: Texts,
+    phase_names: Texts,
     /// Run outcomes.
-    #[serde(default)]
-    outcomes: Vec<String>,
-    #[serde(default)]
-    ids: Vec<String>,
-    duration_min: Option<String>,
-    duration_max: Option<String>,
-    #[serde(default)]
-    deployment_ids: Vec<String>,
-    #[serde(default)]
-    procedure_versions: Vec<String>,
-    #[serde(default)]
-    serial_numbers: Vec<String>,
-    #[serde(default)]
-    part_numbers: Vec<String>,
-    #[serde(default)]
-    revision_numbers: Vec<String>,
-    #[serde(default)]
-    batch_numbers: Vec<String>,
-    #[serde(default)]
-    operated_by_ids: Vec<String>,
-    #[serde(default)]
-    operated_by_names: Vec<String>,
-    #[serde(default)]
-    created_by_station_ids: Vec<String>,
-    #[serde(default)]
-    created_by_user_ids: Vec<String>,
-    started_after: Option<String>,
-    started_before: Option<String>,
-    exclude_retries: Option<String>,
-    value_min: Option<String>,
-    value_max: Option<String>,
-    value_bool: Option<String>,
-    #[serde(default)]
-    value_strings: Vec<String>,
-    #[serde(default)]
-    measurement_outcomes: Vec<String>,
-    #[serde(default)]
-    measurement_types: Vec<String>,
-    #[serde(default)]
-    samples: Vec<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
+    outcomes: Enums<RunOutcome>,
+    ids: Ids,
+    duration_min: Duration,
+    duration_max: Duration,
+    deployment_ids: Texts,
+    procedure_versions: Texts,
+    serial_numbers: Texts,
+    part_numbers: Texts,
+    revision_numbers: Texts,
+    batch_numbers: Texts,
+    operated_by_ids: Ids,
+    operated_by_names: Texts,
+    created_by_station_ids: Ids,
+    created_by_user_ids: Ids,
+    started_after: After,
+    started_before: Before,
+    exclude_retries: Flag,
+    value_min: Number,
+    value_max: Number,
+    value_bool: Flag,
+    value_strings: Texts,
+    measurement_outcomes: Enums<MeasurementOutcome>,
+    measurement_types: Enums<MeasurementType>,
+    samples: Enums<SampleFilter>,
+    sort_by: SortBy<MeasurementSort>,
+    sort_order: SortOrder,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
 impl MeasurementListQuery {
     fn filter(self) -> ApiResult<MeasurementFilter> {
-        let procedure_ids = self.procedure_id.map(|p| vec![p]).unwrap_or_default();
-        let mut phase_names = self.phase_names;
-        phase_names.extend(self.phase_name);
+        let mut phase_names = self.phase_names.0;
+        phase_names.extend(self.phase_name.0);
         Ok(MeasurementFilter {
             run: RunFilter {
-                procedure_ids: query::ids(procedure_ids),
-                outcomes: query::enums("outcomes", self.outcomes, RunOutcome::as_str)?,
-                duration_min_us: query::duration("duration_min", &self.duration_min)?,
-                duration_max_us: query::duration("duration_max", &self.duration_max)?,
-                procedure_versions: query::texts(self.procedure_versions),
-                serial_numbers: query::texts(self.serial_numbers),
-                part_numbers: query::texts(self.part_numbers),
-                revision_numbers: query::texts(self.revision_numbers),
-                batch_numbers: query::texts(self.batch_numbers),
-                created_by_user_ids: query::ids(self.created_by_user_ids),
-                created_by_station_ids: query::ids(self.created_by_station_ids),
-                operated_by_ids: query::ids(self.operated_by_ids),
-                operated_by_names: query::texts(self.operated_by_names),
-                deployment_ids: query::texts(self.deployment_ids),
-                samples: query::enums("samples", self.samples, SampleFilter::as_str)?,
+                procedure_ids: self.procedure_id.0,
+                outcomes: self.outcomes.texts(RunOutcome::as_str),
+                duration_min_us: self.duration_min.0,
+                duration_max_us: self.duration_max.0,
+                procedure_versions: self.procedure_versions.0,
+                serial_numbers: self.serial_numbers.0,
+                part_numbers: self.part_numbers.0,
+                revision_numbers: self.revision_numbers.0,
+                batch_numbers: self.batch_numbers.0,
+                created_by_user_ids: self.created_by_user_ids.0,
+                created_by_station_ids: self.created_by_station_ids.0,
+                operated_by_ids: self.operated_by_ids.0,
+                operated_by_names: self.operated_by_names.0,
+                deployment_ids: self.deployment_ids.0,
+                samples: self.samples.texts(SampleFilter::as_str),
                 ..RunFilter::default()
             },
-            ids: query::ids(self.ids),
-            phase_names: query::texts(phase_names),
-            measurement_names: query::texts(self.measurement_name.into_iter().collect()),
-            started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
-            exclude_retries: query::flag("exclude_retries", &self.exclude_retries)?,
-            value_min: query::number("value_min", &self.value_min)?,
-            value_max: query::number("value_max", &self.value_max)?,
-            value_bool: query::opt_flag("value_bool", &self.value_bool)?,
-            value_strings: query::texts(self.value_strings),
-            outcomes: query::enums(
-                "measurement_outcomes",
-                self.measurement_outcomes,
-                MeasurementOutcome::as_str,
-            )?,
-            measurement_types: query::enums(
-                "measurement_types",
-                self.measurement_types,
-                MeasurementType::as_str,
-            )?,
+            ids: self.ids.0,
+            phase_names,
+            measurement_names: self.measurement_name.0,
+            started_after: self.started_after.0,
+            started_before: self.started_before.0,
+            exclude_retries: self.exclude_retries.on(),
+            value_min: self.value_min.0,
+            value_max: self.value_max.0,
+            value_bool: self.value_bool.0,
+            value_strings: self.value_strings.0,
+            outcomes: self.measurement_outcomes.texts(MeasurementOutcome::as_str),
+            measurement_types: self.measurement_types.texts(MeasurementType::as_str),
         })
     }
 }
@@ -179,8 +154,7 @@ async fn list(
     Query(q): Query<MeasurementListQuery>,
 ) -> ApiResult<axum::Json<ListResponse<MeasurementListData>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let sort: MeasurementSort = query::sort_by(&q.sort_by)?;
-    let order = query::sort_order(&q.sort_order)?;
+    let (sort, order) = (q.sort_by.key(), q.sort_order);
     let filter = q.filter()?;
     let rows = state
         .db

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod lab;
 pub mod logs;
 pub mod measurements;
+pub mod params;
 pub mod parts;
 pub mod phases;
 pub mod procedures;

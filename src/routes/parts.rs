@@ -16,7 +16,8 @@ use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue};
 use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
-use crate::values::{id_filter, paginate, text_rule, trimmed, trimmed_required, Page, SortOrder};
+use crate::routes::params::{Flag, Ids, Search, SortBy};
+use crate::values::{paginate, text_rule, trimmed, trimmed_required, Page, SortOrder};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -92,17 +93,17 @@ pub enum PartListSortBy {
     CreatedAt,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct PartListQuery {
     limit: Option<String>,
     cursor: Option<String>,
-    search_query: Option<String>,
-    #[serde(default)]
-    procedure_ids: Vec<String>,
-    sort_by: Option<PartListSortBy>,
-    sort_order: Option<SortOrder>,
+    search_query: Search,
+    procedure_ids: Ids,
+    sort_by: SortBy<PartListSortBy>,
+    sort_order: SortOrder,
     metadata: Option<String>,
-    include_metadata: Option<bool>,
+    include_metadata: Flag,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,27 +131,21 @@ async fn list(
 ) -> ApiResult<axum::Json<ListResponse<PartListItem>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
     let filter = PartFilter {
-        search_query: q.search_query.filter(|s| !s.is_empty()),
-        procedure_ids: id_filter(&q.procedure_ids),
+        search_query: q.search_query.0,
+        procedure_ids: q.procedure_ids.0,
         metadata: metadata::parse_filter(q.metadata.as_deref())?,
     };
-    let sort = match q.sort_by {
+    let sort = match q.sort_by.0 {
         Some(PartListSortBy::Name) => PartSort::Name,
         Some(PartListSortBy::Number) => PartSort::Number,
         Some(PartListSortBy::CreatedAt) | None => PartSort::CreatedAt,
     };
     let (rows, revisions) = state
         .db
-        .list_parts(
-            caller.org_id,
-            &filter,
-            sort,
-            q.sort_order.unwrap_or_default(),
-            page,
-        )
+        .list_parts(caller.org_id, &filter, sort, q.sort_order, page)
         .await?;
     let mut by_part = group_revisions(revisions);
-    let include_metadata = q.include_metadata.unwrap_or(false);
+    let include_metadata = q.include_metadata.on();
     let (rows, meta) = paginate(rows, page);
     let data = rows
         .into_iter()

@@ -6,16 +6,16 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use super::params::{After, Before, Duration, Enums, Flag, Ids, SortBy, Texts};
 use super::runs::content::{measurement, RunMeasurement};
 use super::runs::enums::{PhaseOutcome, RunOutcome, SampleFilter};
-use super::runs::query;
 use super::ListResponse;
 use crate::db::runs::phases::{PhaseFilter, PhaseListRow, PhaseSort};
 use crate::db::runs::RunFilter;
 use crate::db::{Id, Ts};
 use crate::error::ApiResult;
 use crate::extract::{Caller, Path, Query};
-use crate::values::{iso_duration, opt_query_ts, opt_query_ts_upper, paginate, Page};
+use crate::values::{iso_duration, paginate, Page, SortOrder};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -24,82 +24,66 @@ pub fn routes() -> Router<AppState> {
         .route("/phases/{id}", get(get_one))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct PhaseListQuery {
     /// Required by the Python client, optional here (absent = every procedure).
-    procedure_id: Option<String>,
-    #[serde(default)]
-    names: Vec<String>,
-    #[serde(default)]
-    outcomes: Vec<String>,
-    #[serde(default)]
-    sequence_paths: Vec<String>,
-    started_after: Option<String>,
-    started_before: Option<String>,
-    exclude_retries: Option<String>,
-    #[serde(default)]
-    run_outcomes: Vec<String>,
-    #[serde(default)]
-    ids: Vec<String>,
-    duration_min: Option<String>,
-    duration_max: Option<String>,
-    #[serde(default)]
-    deployment_ids: Vec<String>,
-    #[serde(default)]
-    procedure_versions: Vec<String>,
-    #[serde(default)]
-    operated_by_ids: Vec<String>,
-    #[serde(default)]
-    operated_by_names: Vec<String>,
-    #[serde(default)]
-    created_by_station_ids: Vec<String>,
-    #[serde(default)]
-    created_by_user_ids: Vec<String>,
-    #[serde(default)]
-    serial_numbers: Vec<String>,
-    #[serde(default)]
-    part_numbers: Vec<String>,
-    #[serde(default)]
-    revision_numbers: Vec<String>,
-    #[serde(default)]
-    batch_numbers: Vec<String>,
-    #[serde(default)]
-    samples: Vec<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
+    procedure_id: Ids,
+    names: Texts,
+    outcomes: Enums<PhaseOutcome>,
+    sequence_paths: Texts,
+    started_after: After,
+    started_before: Before,
+    exclude_retries: Flag,
+    run_outcomes: Enums<RunOutcome>,
+    ids: Ids,
+    duration_min: Duration,
+    duration_max: Duration,
+    deployment_ids: Texts,
+    procedure_versions: Texts,
+    operated_by_ids: Ids,
+    operated_by_names: Texts,
+    created_by_station_ids: Ids,
+    created_by_user_ids: Ids,
+    serial_numbers: Texts,
+    part_numbers: Texts,
+    revision_numbers: Texts,
+    batch_numbers: Texts,
+    samples: Enums<SampleFilter>,
+    sort_by: SortBy<PhaseSort>,
+    sort_order: SortOrder,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
 impl PhaseListQuery {
     fn filter(self) -> ApiResult<PhaseFilter> {
-        let procedure_ids = self.procedure_id.map(|p| vec![p]).unwrap_or_default();
         Ok(PhaseFilter {
             run: RunFilter {
-                procedure_ids: query::ids(procedure_ids),
-                outcomes: query::enums("run_outcomes", self.run_outcomes, RunOutcome::as_str)?,
-                procedure_versions: query::texts(self.procedure_versions),
-                serial_numbers: query::texts(self.serial_numbers),
-                part_numbers: query::texts(self.part_numbers),
-                revision_numbers: query::texts(self.revision_numbers),
-                batch_numbers: query::texts(self.batch_numbers),
-                created_by_user_ids: query::ids(self.created_by_user_ids),
-                created_by_station_ids: query::ids(self.created_by_station_ids),
-                operated_by_ids: query::ids(self.operated_by_ids),
-                operated_by_names: query::texts(self.operated_by_names),
-                deployment_ids: query::texts(self.deployment_ids),
-                samples: query::enums("samples", self.samples, SampleFilter::as_str)?,
+                procedure_ids: self.procedure_id.0,
+                outcomes: self.run_outcomes.texts(RunOutcome::as_str),
+                procedure_versions: self.procedure_versions.0,
+                serial_numbers: self.serial_numbers.0,
+                part_numbers: self.part_numbers.0,
+                revision_numbers: self.revision_numbers.0,
+                batch_numbers: self.batch_numbers.0,
+                created_by_user_ids: self.created_by_user_ids.0,
+                created_by_station_ids: self.created_by_station_ids.0,
+                operated_by_ids: self.operated_by_ids.0,
+                operated_by_names: self.operated_by_names.0,
+                deployment_ids: self.deployment_ids.0,
+                samples: self.samples.texts(SampleFilter::as_str),
                 ..RunFilter::default()
             },
-            ids: query::ids(self.ids),
-            names: query::texts(self.names),
-            outcomes: query::enums("outcomes", self.outcomes, PhaseOutcome::as_str)?,
-            sequence_paths: query::texts(self.sequence_paths),
-            started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
-            duration_min_us: query::duration("duration_min", &self.duration_min)?,
-            duration_max_us: query::duration("duration_max", &self.duration_max)?,
-            exclude_retries: query::flag("exclude_retries", &self.exclude_retries)?,
+            ids: self.ids.0,
+            names: self.names.0,
+            outcomes: self.outcomes.texts(PhaseOutcome::as_str),
+            sequence_paths: self.sequence_paths.0,
+            started_after: self.started_after.0,
+            started_before: self.started_before.0,
+            duration_min_us: self.duration_min.0,
+            duration_max_us: self.duration_max.0,
+            exclude_retries: self.exclude_retries.on(),
         })
     }
 }
@@ -149,8 +133,7 @@ async fn list(
     Query(q): Query<PhaseListQuery>,
 ) -> ApiResult<axum::Json<ListResponse<PhaseListData>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let sort: PhaseSort = query::sort_by(&q.sort_by)?;
-    let order = query::sort_order(&q.sort_order)?;
+    let (sort, order) = (q.sort_by.key(), q.sort_order);
     let filter = q.filter()?;
     let rows = state
         .db

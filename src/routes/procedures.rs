@@ -13,9 +13,8 @@ use crate::db::procedures::{ProcedureFilter, ProcedureRow, RecentRunRow};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
-use crate::values::{
-    opt_query_ts, opt_query_ts_upper, paginate, text_rule, trimmed, trimmed_required, Page,
-};
+use crate::routes::params::{After, Before, Search};
+use crate::values::{paginate, text_rule, trimmed, trimmed_required, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -52,13 +51,14 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct ProcedureListQuery {
     limit: Option<String>,
     cursor: Option<String>,
-    search_query: Option<String>,
-    created_after: Option<String>,
-    created_before: Option<String>,
+    search_query: Search,
+    created_after: After,
+    created_before: Before,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,9 +94,9 @@ async fn list(
 ) -> ApiResult<axum::Json<ListResponse<ProcedureListItem>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
     let filter = ProcedureFilter {
-        search_query: q.search_query.filter(|s| !s.is_empty()),
-        created_after: opt_query_ts("created_after", &q.created_after)?,
-        created_before: opt_query_ts_upper("created_before", &q.created_before)?,
+        search_query: q.search_query.0,
+        created_after: q.created_after.0,
+        created_before: q.created_before.0,
     };
     let (rows, runs) = state
         .db

@@ -16,7 +16,8 @@ use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
-use crate::values::{id_filter, paginate, text_rule, trimmed, trimmed_required, Page};
+use crate::routes::params::{Flag, Ids, Search};
+use crate::values::{paginate, text_rule, trimmed, trimmed_required, Page};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -62,15 +63,15 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct StationListQuery {
     limit: Option<String>,
     cursor: Option<String>,
-    search_query: Option<String>,
-    #[serde(default)]
-    procedure_ids: Vec<String>,
+    search_query: Search,
+    procedure_ids: Ids,
     metadata: Option<String>,
-    include_metadata: Option<String>,
+    include_metadata: Flag,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,14 +107,11 @@ async fn list(
 ) -> ApiResult<axum::Json<ListResponse<StationListData>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
     let filter = StationFilter {
-        search_query: q.search_query.filter(|s| !s.is_empty()),
-        procedure_ids: id_filter(&q.procedure_ids),
+        search_query: q.search_query.0,
+        procedure_ids: q.procedure_ids.0,
         metadata: metadata::parse_filter(q.metadata.as_deref())?,
     };
-    let with_metadata = q
-        .include_metadata
-        .as_deref()
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let with_metadata = q.include_metadata.on();
     let (rows, links) = state.db.list_stations(caller.org_id, &filter, page).await?;
     let mut by_station: HashMap<Id, Vec<LinkedProcedureRow>> = HashMap::new();
     for l in links {

@@ -6,7 +6,6 @@ pub mod content;
 pub mod convert;
 pub mod create;
 pub mod enums;
-pub mod query;
 pub mod render;
 
 use axum::extract::State;
@@ -21,13 +20,14 @@ use self::create::RunCreateRequest;
 use self::enums::{RunOutcome, SampleFilter};
 use self::render::{run_detail, run_summary, Include, RunGetResponse, RunListData};
 use super::attachments::{download_url, public_base};
+use super::params::{After, Before, Duration, Enums, Flag, Ids, Search, SortBy, Texts};
 use super::{IdResponse, IdsResponse, ListResponse};
 use crate::db::runs::{RunFilter, RunSort};
 use crate::db::Id;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata;
-use crate::values::{opt_query_ts, opt_query_ts_upper, paginate, Page};
+use crate::values::{paginate, Page, SortOrder};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -68,93 +68,76 @@ async fn get_one(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct RunListQuery {
-    search_query: Option<String>,
-    #[serde(default)]
-    ids: Vec<String>,
-    #[serde(default)]
-    outcomes: Vec<String>,
-    #[serde(default)]
-    procedure_ids: Vec<String>,
-    #[serde(default)]
-    procedure_versions: Vec<String>,
-    #[serde(default)]
-    deployment_ids: Vec<String>,
-    #[serde(default)]
-    execution_ids: Vec<String>,
-    #[serde(default)]
-    slot_keys: Vec<String>,
-    #[serde(default)]
-    slot_names: Vec<String>,
+    search_query: Search,
+    ids: Ids,
+    outcomes: Enums<RunOutcome>,
+    procedure_ids: Ids,
+    procedure_versions: Texts,
+    deployment_ids: Texts,
+    execution_ids: Texts,
+    slot_keys: Texts,
+    slot_names: Texts,
     /// Accepted; tofulab has no deployments, so no run has an environment to match.
-    #[serde(default)]
     #[allow(dead_code)]
-    environments: Vec<String>,
-    #[serde(default)]
-    serial_numbers: Vec<String>,
-    #[serde(default)]
-    samples: Vec<String>,
-    #[serde(default)]
-    part_numbers: Vec<String>,
-    #[serde(default)]
-    revision_numbers: Vec<String>,
-    #[serde(default)]
-    batch_numbers: Vec<String>,
-    duration_min: Option<String>,
-    duration_max: Option<String>,
-    started_after: Option<String>,
-    started_before: Option<String>,
-    ended_after: Option<String>,
-    ended_before: Option<String>,
-    created_after: Option<String>,
-    created_before: Option<String>,
-    #[serde(default)]
-    created_by_user_ids: Vec<String>,
-    #[serde(default)]
-    created_by_station_ids: Vec<String>,
-    #[serde(default)]
-    operated_by_ids: Vec<String>,
-    #[serde(default)]
-    operated_by_names: Vec<String>,
+    environments: Texts,
+    serial_numbers: Texts,
+    samples: Enums<SampleFilter>,
+    part_numbers: Texts,
+    revision_numbers: Texts,
+    batch_numbers: Texts,
+    duration_min: Duration,
+    duration_max: Duration,
+    started_after: After,
+    started_before: Before,
+    ended_after: After,
+    ended_before: Before,
+    created_after: After,
+    created_before: Before,
+    created_by_user_ids: Ids,
+    created_by_station_ids: Ids,
+    operated_by_ids: Ids,
+    operated_by_names: Texts,
     limit: Option<String>,
     cursor: Option<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
+    sort_by: SortBy<RunSort>,
+    sort_order: SortOrder,
     metadata: Option<String>,
-    include_metadata: Option<String>,
-    include_sequences: Option<String>,
+    include_metadata: Flag,
+    include_sequences: Flag,
 }
 
 impl RunListQuery {
     fn filter(self) -> ApiResult<RunFilter> {
         Ok(RunFilter {
-            ids: query::ids(self.ids),
-            outcomes: query::enums("outcomes", self.outcomes, RunOutcome::as_str)?,
-            procedure_ids: query::ids(self.procedure_ids),
-            procedure_versions: query::texts(self.procedure_versions),
-            serial_numbers: query::texts(self.serial_numbers),
-            part_numbers: query::texts(self.part_numbers),
-            revision_numbers: query::texts(self.revision_numbers),
-            batch_numbers: query::texts(self.batch_numbers),
-            duration_min_us: query::duration("duration_min", &self.duration_min)?,
-            duration_max_us: query::duration("duration_max", &self.duration_max)?,
-            started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
-            ended_after: opt_query_ts("ended_after", &self.ended_after)?,
-            ended_before: opt_query_ts_upper("ended_before", &self.ended_before)?,
-            created_after: opt_query_ts("created_after", &self.created_after)?,
-            created_before: opt_query_ts_upper("created_before", &self.created_before)?,
-            created_by_user_ids: query::ids(self.created_by_user_ids),
-            created_by_station_ids: query::ids(self.created_by_station_ids),
-            operated_by_ids: query::ids(self.operated_by_ids),
-            operated_by_names: query::texts(self.operated_by_names),
-            execution_ids: query::texts(self.execution_ids),
-            slot_keys: query::texts(self.slot_keys),
-            slot_names: query::texts(self.slot_names),
-            deployment_ids: query::texts(self.deployment_ids),
-            samples: query::enums("samples", self.samples, SampleFilter::as_str)?,
-            search_query: self.search_query.filter(|s| !s.trim().is_empty()),
+            ids: self.ids.0,
+            outcomes: self.outcomes.texts(RunOutcome::as_str),
+            procedure_ids: self.procedure_ids.0,
+            procedure_versions: self.procedure_versions.0,
+            serial_numbers: self.serial_numbers.0,
+            part_numbers: self.part_numbers.0,
+            revision_numbers: self.revision_numbers.0,
+            batch_numbers: self.batch_numbers.0,
+            duration_min_us: self.duration_min.0,
+            duration_max_us: self.duration_max.0,
+            started_after: self.started_after.0,
+            started_before: self.started_before.0,
+            ended_after: self.ended_after.0,
+            ended_before: self.ended_before.0,
+            created_after: self.created_after.0,
+            created_before: self.created_before.0,
+            created_by_user_ids: self.created_by_user_ids.0,
+            created_by_station_ids: self.created_by_station_ids.0,
+            operated_by_ids: self.operated_by_ids.0,
+            operated_by_names: self.operated_by_names.0,
+            execution_ids: self.execution_ids.0,
+            slot_keys: self.slot_keys.0,
+            slot_names: self.slot_names.0,
+            deployment_ids: self.deployment_ids.0,
+            samples: self.samples.texts(SampleFilter::as_str),
+            search_query: self.search_query.0,
             metadata: metadata::parse_filter(self.metadata.as_deref())?,
         })
     }
@@ -167,11 +150,10 @@ async fn list(
     Query(q): Query<RunListQuery>,
 ) -> ApiResult<axum::Json<ListResponse<RunListData>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
-    let sort: RunSort = query::sort_by(&q.sort_by)?;
-    let order = query::sort_order(&q.sort_order)?;
+    let (sort, order) = (q.sort_by.key(), q.sort_order);
     let include = Include {
-        metadata: query::flag("include_metadata", &q.include_metadata)?,
-        sequences: query::flag("include_sequences", &q.include_sequences)?,
+        metadata: q.include_metadata.on(),
+        sequences: q.include_sequences.on(),
     };
     let filter = q.filter()?;
     let rows = state
@@ -207,7 +189,7 @@ async fn update(
 #[derive(Debug, Deserialize)]
 pub struct RunDeleteQuery {
     #[serde(default)]
-    ids: Vec<String>,
+    ids: Ids,
 }
 
 /// `runs.delete` — `DELETE /v2/runs?ids=…`. User keys only. Deletes the runs that exist
@@ -217,7 +199,9 @@ async fn delete(
     caller: UserCaller,
     Query(q): Query<RunDeleteQuery>,
 ) -> ApiResult<axum::Json<IdsResponse>> {
-    let ids = query::ids(q.ids)
+    let ids = q
+        .ids
+        .0
         .ok_or_else(|| ApiError::invalid("ids", "ids: give at least one run id"))?;
     let deleted = state.db.delete_runs(caller.org_id, &ids).await?;
     Ok(axum::Json(IdsResponse { id: deleted }))

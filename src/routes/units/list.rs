@@ -9,14 +9,14 @@ use super::{UnitBatchRef, UnitPart, UnitProcedureRef};
 use crate::db::metadata as db_metadata;
 use crate::db::units::{ListedUnitRow, SampleFilter, UnitChildRow, UnitFilter, UnitSort};
 use crate::db::{Id, Ts};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Caller, Query};
 use crate::metadata::{self, Metadata};
+use crate::routes::params::{After, Before, Count, Enums, Flag, Ids, Search, SortBy, Texts};
+use crate::routes::runs::enums::RunOutcome;
 use crate::routes::{ListResponse, StationRef, UserRef};
-use crate::values::{id_filter, opt_query_ts, opt_query_ts_upper, paginate, Page, SortOrder};
+use crate::values::{paginate, Page, SortOrder};
 use crate::AppState;
-
-const OUTCOMES: [&str; 5] = ["PASS", "FAIL", "ERROR", "TIMEOUT", "ABORTED"];
 
 #[derive(Debug, Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
@@ -37,45 +37,36 @@ pub enum UnitListSample {
     Ignored,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct UnitListQuery {
-    search_query: Option<String>,
-    #[serde(default)]
-    ids: Vec<String>,
-    #[serde(default)]
-    serial_numbers: Vec<String>,
-    #[serde(default)]
-    part_numbers: Vec<String>,
-    #[serde(default)]
-    revision_numbers: Vec<String>,
-    #[serde(default)]
-    batch_numbers: Vec<String>,
-    #[serde(default)]
-    procedure_ids: Vec<String>,
-    #[serde(default)]
-    outcomes: Vec<String>,
-    started_after: Option<String>,
-    started_before: Option<String>,
+    search_query: Search,
+    ids: Ids,
+    serial_numbers: Texts,
+    part_numbers: Texts,
+    revision_numbers: Texts,
+    batch_numbers: Texts,
+    procedure_ids: Ids,
+    outcomes: Enums<RunOutcome>,
+    started_after: After,
+    started_before: Before,
     /// Accepted and ignored: every unit is listed once anyway.
     #[allow(dead_code)]
-    latest_only: Option<bool>,
-    run_count_min: Option<String>,
-    run_count_max: Option<String>,
-    created_after: Option<String>,
-    created_before: Option<String>,
-    #[serde(default)]
-    created_by_user_ids: Vec<String>,
-    #[serde(default)]
-    created_by_station_ids: Vec<String>,
-    exclude_units_with_parent: Option<bool>,
-    #[serde(default)]
-    samples: Vec<UnitListSample>,
+    latest_only: Flag,
+    run_count_min: Count,
+    run_count_max: Count,
+    created_after: After,
+    created_before: Before,
+    created_by_user_ids: Ids,
+    created_by_station_ids: Ids,
+    exclude_units_with_parent: Flag,
+    samples: Enums<UnitListSample>,
     limit: Option<String>,
     cursor: Option<String>,
-    sort_by: Option<UnitListSortBy>,
-    sort_order: Option<SortOrder>,
+    sort_by: SortBy<UnitListSortBy>,
+    sort_order: SortOrder,
     metadata: Option<String>,
-    include_metadata: Option<bool>,
+    include_metadata: Flag,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,56 +107,28 @@ pub struct UnitListItem {
     metadata: Option<Metadata>,
 }
 
-fn run_count(field: &str, raw: &Option<String>) -> ApiResult<Option<i64>> {
-    match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(Some(n)),
-            _ => Err(ApiError::invalid(
-                field,
-                format!("{field} must be a non-negative integer, got `{s}`"),
-            )),
-        },
-    }
-}
-
-fn trimmed_all(v: Vec<String>) -> Vec<String> {
-    v.into_iter().map(|s| s.trim().to_string()).collect()
-}
-
 impl UnitListQuery {
     fn filter(&self) -> ApiResult<UnitFilter> {
-        if let Some(bad) = self
-            .outcomes
-            .iter()
-            .find(|o| !OUTCOMES.contains(&o.as_str()))
-        {
-            return Err(ApiError::invalid(
-                "outcomes",
-                format!(
-                    "Invalid outcome `{bad}`: expected one of PASS, FAIL, ERROR, TIMEOUT, ABORTED"
-                ),
-            ));
-        }
         Ok(UnitFilter {
-            ids: id_filter(&self.ids),
-            serial_numbers: trimmed_all(self.serial_numbers.clone()),
-            part_numbers: trimmed_all(self.part_numbers.clone()),
-            revision_numbers: trimmed_all(self.revision_numbers.clone()),
-            batch_numbers: trimmed_all(self.batch_numbers.clone()),
-            procedure_ids: id_filter(&self.procedure_ids),
-            outcomes: self.outcomes.clone(),
-            started_after: opt_query_ts("started_after", &self.started_after)?,
-            started_before: opt_query_ts_upper("started_before", &self.started_before)?,
-            run_count_min: run_count("run_count_min", &self.run_count_min)?,
-            run_count_max: run_count("run_count_max", &self.run_count_max)?,
-            created_after: opt_query_ts("created_after", &self.created_after)?,
-            created_before: opt_query_ts_upper("created_before", &self.created_before)?,
-            created_by_user_ids: id_filter(&self.created_by_user_ids),
-            created_by_station_ids: id_filter(&self.created_by_station_ids),
-            exclude_units_with_parent: self.exclude_units_with_parent.unwrap_or(false),
+            ids: self.ids.0.clone(),
+            serial_numbers: self.serial_numbers.0.clone(),
+            part_numbers: self.part_numbers.0.clone(),
+            revision_numbers: self.revision_numbers.0.clone(),
+            batch_numbers: self.batch_numbers.0.clone(),
+            procedure_ids: self.procedure_ids.0.clone(),
+            outcomes: self.outcomes.texts(RunOutcome::as_str),
+            started_after: self.started_after.0,
+            started_before: self.started_before.0,
+            run_count_min: self.run_count_min.0,
+            run_count_max: self.run_count_max.0,
+            created_after: self.created_after.0,
+            created_before: self.created_before.0,
+            created_by_user_ids: self.created_by_user_ids.0.clone(),
+            created_by_station_ids: self.created_by_station_ids.0.clone(),
+            exclude_units_with_parent: self.exclude_units_with_parent.on(),
             samples: self
                 .samples
+                .0
                 .iter()
                 .map(|s| match s {
                     UnitListSample::Production => SampleFilter::Production,
@@ -174,7 +137,7 @@ impl UnitListQuery {
                     UnitListSample::Ignored => SampleFilter::Flag("ignored".into()),
                 })
                 .collect(),
-            search_query: self.search_query.clone().filter(|s| !s.is_empty()),
+            search_query: self.search_query.0.clone(),
             metadata: metadata::parse_filter(self.metadata.as_deref())?,
         })
     }
@@ -188,7 +151,7 @@ pub(super) async fn list(
 ) -> ApiResult<axum::Json<ListResponse<UnitListItem>>> {
     let page = Page::parse(q.limit.as_deref(), q.cursor.as_deref())?;
     let filter = q.filter()?;
-    let sort = match q.sort_by {
+    let sort = match q.sort_by.0 {
         Some(UnitListSortBy::SerialNumber) => UnitSort::SerialNumber,
         Some(UnitListSortBy::LastRunAt) => UnitSort::LastRunAt,
         Some(UnitListSortBy::PartNumber) => UnitSort::PartNumber,
@@ -197,19 +160,13 @@ pub(super) async fn list(
     };
     let (rows, children) = state
         .db
-        .list_units(
-            caller.org_id,
-            &filter,
-            sort,
-            q.sort_order.unwrap_or_default(),
-            page,
-        )
+        .list_units(caller.org_id, &filter, sort, q.sort_order, page)
         .await?;
     let mut children_of: HashMap<Id, Vec<UnitChildRow>> = HashMap::new();
     for c in children {
         children_of.entry(c.parent_id).or_default().push(c);
     }
-    let include_metadata = q.include_metadata.unwrap_or(false);
+    let include_metadata = q.include_metadata.on();
     let (rows, meta) = paginate(rows, page);
     let data = rows
         .into_iter()

@@ -21,6 +21,7 @@ use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult, Issue, PathSegment};
 use crate::extract::{Caller, Path, Query, UserCaller, ValidatedJson};
 use crate::metadata::{self, Metadata};
+use crate::routes::params::Texts;
 use crate::rules;
 use crate::values::{iso_duration, text_rule, trimmed, trimmed_required};
 use crate::AppState;
@@ -358,7 +359,7 @@ async fn update(
 #[derive(Debug, Deserialize)]
 pub struct UnitDeleteQuery {
     #[serde(default)]
-    serial_numbers: Vec<String>,
+    serial_numbers: Texts,
 }
 
 /// `units.delete` — `DELETE /v2/units?serial_numbers=…`. User keys only. Children are
@@ -368,12 +369,7 @@ async fn delete(
     caller: UserCaller,
     Query(q): Query<UnitDeleteQuery>,
 ) -> ApiResult<axum::Json<IdsResponse>> {
-    let serials: Vec<String> = q
-        .serial_numbers
-        .iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let serials = q.serial_numbers.0;
     if serials.is_empty() {
         return Err(ApiError::invalid(
             "serial_numbers",
