@@ -40,6 +40,16 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Exit 0 when the server at URL answers `GET /readyz` with 200 (for container
+    /// health checks), 1 otherwise.
+    Healthcheck {
+        /// The server's base URL (plain HTTP).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -132,6 +142,37 @@ pub struct ServeArgs {
     /// single-user install on a trusted machine only.
     #[arg(long, env = "TOFULAB_AUTO_APPROVE_DEVICES")]
     pub auto_approve_devices: bool,
+
+    /// Turns on the control API under `/_tofulab` (throw-away organizations, resets,
+    /// fault injection, the request journal), for callers bearing this token. Off when
+    /// unset. Treat it like a password.
+    #[arg(long, env = "TOFULAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
+
+    /// How many `/api` requests the journal of the control API keeps.
+    #[arg(long, env = "TOFULAB_JOURNAL_SIZE", default_value_t = 1000)]
+    pub journal_size: usize,
+}
+
+/// The admin token as given on the command line; `Debug` does not show it.
+#[derive(Clone)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for AdminToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().len() < 16 {
+            return Err("the admin token must be at least 16 characters".into());
+        }
+        Ok(AdminToken(s.trim().to_string()))
+    }
 }
 
 impl Default for ServeArgs {

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod caller;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -51,6 +52,8 @@ pub struct Settings {
     /// Approve every device login of the TofuPilot CLI for the only user
     /// (`--auto-approve-devices`, single-user installs).
     pub auto_approve_devices: bool,
+    /// The control API (`/_tofulab`): off when `None` (no admin token).
+    pub control: Option<Arc<control::ControlConfig>>,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             signed_url_ttl: Duration::from_secs(3600),
             unlinked_upload_ttl: Duration::from_secs(86400),
             auto_approve_devices: false,
+            control: None,
         }
     }
 }
@@ -73,6 +77,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub limiter: Arc<RateLimiter>,
     pub signer: Signer,
+    /// Fault injection rules (control API).
+    pub faults: Arc<control::faults::Faults>,
+    /// The request journal (control API).
+    pub journal: Arc<control::journal::Journal>,
 }
 
 impl AppState {
@@ -80,12 +88,15 @@ impl AppState {
     pub async fn new(db: Db, settings: Settings, limiter: RateLimiter) -> error::ApiResult<Self> {
         let signer = Signer::new(db::settings::signing_secret(&db).await?);
         let limiter = Arc::new(limiter);
+        let journal_size = settings.control.as_ref().map_or(0, |c| c.journal_size);
         limiter.spawn_pruner(Duration::from_secs(60));
         let state = AppState {
             db,
             settings: Arc::new(settings),
             limiter,
             signer,
+            faults: Arc::default(),
+            journal: Arc::new(control::journal::Journal::new(journal_size)),
         };
         state.spawn_upload_sweeper();
         Ok(state)

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tofulab::commands::{cli_keys, init_logging, keys, seed, serve};
+use tofulab::commands::{cli_keys, healthcheck, init_logging, keys, seed, serve};
 use tofulab::config::{Cli, Command, KeysCommand, LogFormat};
 
 #[tokio::main]
@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
             init_logging(LogFormat::Pretty);
             seed::seed(&file, &db.database_url).await
         }
+        Some(Command::Healthcheck { url, timeout }) => healthcheck::check(&url, timeout).await,
         Some(Command::Keys {
             command:
                 KeysCommand::Create {

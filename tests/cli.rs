@@ -444,13 +444,15 @@ fn help_lists_every_option() {
         ("--max-upload-size", "TOFULAB_MAX_UPLOAD_SIZE"),
         ("--signed-url-ttl", "TOFULAB_SIGNED_URL_TTL"),
         ("--unlinked-upload-ttl", "TOFULAB_UNLINKED_UPLOAD_TTL"),
+        ("--admin-token", "TOFULAB_ADMIN_TOKEN"),
+        ("--journal-size", "TOFULAB_JOURNAL_SIZE"),
     ] {
         for (name, text) in [("tofulab --help", &top), ("tofulab serve --help", &serve)] {
             assert!(text.contains(option), "{name} lacks {option}");
             assert!(text.contains(env), "{name} lacks {env}");
         }
     }
-    for command in ["serve", "seed", "keys"] {
+    for command in ["serve", "seed", "keys", "healthcheck"] {
         assert!(top.contains(command), "tofulab --help lacks {command}");
     }
     let (_, seed, _) = run(&["seed", "--help"]);
@@ -462,4 +464,61 @@ fn help_lists_every_option() {
     for option in ["--user", "--station", "--organization", "--database-url"] {
         assert!(keys.contains(option), "keys create --help lacks {option}");
     }
+}
+
+#[tokio::test]
+async fn healthcheck_and_the_control_api_of_a_served_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let token = "binary-admin-token-0123456789";
+    let srv = Server::start(&[
+        "--ephemeral",
+        "--seed",
+        seed.to_str().unwrap(),
+        "--admin-token",
+        token,
+    ]);
+    let (code, _, err) = run(&["healthcheck", "--url", &srv.url]);
+    assert_eq!(code, 0, "{err}");
+
+    // POST /_tofulab/reset returns to the seed given on the command line.
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/_tofulab/organizations", srv.url))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let throwaway = created["users"][0]["api_key"].as_str().unwrap().to_string();
+    let (status, _) = srv.get("/api/v2/whoami", &throwaway).await;
+    assert_eq!(status, 200);
+    let reset = http
+        .post(format!("{}/_tofulab/reset", srv.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    let (status, _) = srv.get("/api/v2/whoami", &throwaway).await;
+    assert_eq!(status, 401);
+    let (status, _) = srv
+        .get("/api/v2/whoami", "tp_user_lab00000000000000000000000")
+        .await;
+    assert_eq!(status, 200);
+    let log = srv.stderr.text();
+    assert!(!log.contains(token), "the admin token is never logged");
+    assert!(!log.contains(&throwaway), "keys are never logged");
+
+    let url = srv.url.clone();
+    assert_eq!(srv.stop_with("TERM"), 0);
+    let (code, _, err) = run(&["healthcheck", "--url", &url, "--timeout", "2"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot connect"), "{err}");
+    let (code, _, err) = run(&["serve", "--admin-token", "short"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 16"), "{err}");
 }

@@ -2,6 +2,7 @@
 //! here; each command returns `Err(message)` for `main` to print.
 
 pub mod cli_keys;
+pub mod healthcheck;
 pub mod keys;
 pub mod seed;
 pub mod serve;

@@ -1,11 +1,13 @@
 //! `tofulab serve`: open the database, apply a seed or the first start, listen, and run
 //! until SIGINT/SIGTERM.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::init_logging;
 use super::seed::apply_seed_file;
 use crate::config::ServeArgs;
+use crate::control::ControlConfig;
 use crate::db::Db;
 use crate::middleware::rate_limit::RateLimiter;
 use crate::{bootstrap, AppState, Settings};
@@ -26,8 +28,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     };
 
     let db = Db::connect(&database_url).await?;
+    let mut seed = None;
     if let Some(seed_path) = &args.seed {
-        let report = apply_seed_file(&db, seed_path).await?;
+        let (file, report) = apply_seed_file(&db, seed_path).await?;
+        seed = Some(file);
         tracing::info!(
             organizations = report.organizations,
             users = report.users,
@@ -68,6 +72,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         signed_url_ttl: Duration::from_secs(args.signed_url_ttl),
         unlinked_upload_ttl: Duration::from_secs(args.unlinked_upload_ttl),
         auto_approve_devices: args.auto_approve_devices,
+        control: args
+            .admin_token
+            .as_ref()
+            .map(|token| Arc::new(ControlConfig::new(&token.0, seed, args.journal_size))),
     };
     let state = AppState::new(
         db.clone(),

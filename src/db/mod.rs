@@ -22,6 +22,7 @@ pub mod identity;
 pub mod imports;
 pub mod metadata;
 pub mod names;
+pub mod organizations;
 pub mod parts;
 pub mod procedures;
 pub mod revisions;

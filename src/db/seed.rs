@@ -93,28 +93,33 @@ impl SeedFile {
     }
 
     /// Checks what can be checked without the database.
-    fn check(&self) -> Result<(), String> {
-        for org in &self.organizations {
-            if org.name.trim().is_empty() {
-                return Err("an organization has an empty name".into());
+    pub fn check(&self) -> Result<(), String> {
+        self.organizations
+            .iter()
+            .try_for_each(SeedFile::check_organization)
+    }
+
+    /// Checks one organization's description.
+    pub fn check_organization(org: &SeedOrganization) -> Result<(), String> {
+        if org.name.trim().is_empty() {
+            return Err("an organization has an empty name".into());
+        }
+        let keys = org
+            .users
+            .iter()
+            .filter_map(|u| u.api_key.as_deref())
+            .chain(org.stations.iter().filter_map(|s| s.api_key.as_deref()));
+        for key in keys {
+            if key.trim() != key || key.chars().count() < MIN_KEY_LEN {
+                return Err(format!(
+                    "API keys in seed files must be at least {MIN_KEY_LEN} characters without surrounding spaces (organization {:?})",
+                    org.name
+                ));
             }
-            let keys = org
-                .users
-                .iter()
-                .filter_map(|u| u.api_key.as_deref())
-                .chain(org.stations.iter().filter_map(|s| s.api_key.as_deref()));
-            for key in keys {
-                if key.trim() != key || key.chars().count() < MIN_KEY_LEN {
-                    return Err(format!(
-                        "API keys in seed files must be at least {MIN_KEY_LEN} characters without surrounding spaces (organization {:?})",
-                        org.name
-                    ));
-                }
-            }
-            for u in &org.users {
-                if !u.email.contains('@') {
-                    return Err(format!("user email {:?} is not an email address", u.email));
-                }
+        }
+        for u in &org.users {
+            if !u.email.contains('@') {
+                return Err(format!("user email {:?} is not an email address", u.email));
             }
         }
         Ok(())
@@ -129,7 +134,7 @@ impl Db {
             let mut tx = self.begin().await?;
             let mut report = SeedReport::default();
             for org in &seed.organizations {
-                apply_organization(&mut tx, org, &mut report).await?;
+                apply_organization(&mut tx, org, &mut report, false).await?;
             }
             tx.commit().await?;
             Ok::<_, StoreError>(report)
@@ -138,13 +143,17 @@ impl Db {
     }
 }
 
-async fn apply_organization(
+/// Applies one organization; returns its id. An existing organization (same slug, or
+/// same name without a slug) is updated unless `always_new`.
+pub(super) async fn apply_organization(
     tx: &mut Tx,
     org: &SeedOrganization,
     report: &mut SeedReport,
-) -> DbResult<()> {
+    always_new: bool,
+) -> DbResult<Id> {
     let name = org.name.trim();
     let existing: Option<(Id,)> = match &org.slug {
+        _ if always_new => None,
         Some(slug) => {
             tx.fetch_optional(
                 Sql::new("SELECT id FROM organizations WHERE slug = $1").bind(slug.trim()),
@@ -232,7 +241,7 @@ async fn apply_organization(
             .await?;
         }
     }
-    Ok(())
+    Ok(org_id)
 }
 
 async fn count(tx: &mut Tx, table: &'static str, org_id: Id) -> DbResult<i64> {

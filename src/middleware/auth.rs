@@ -39,8 +39,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if let Err(e) = state.limiter.check(&LimitKey::ApiKey(caller.key_id)) {
         return e.into_response();
     }
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    req.extensions_mut().insert(caller.clone());
+    let mut response = next.run(req).await;
+    // For the request journal, which sits outside this layer.
+    response.extensions_mut().insert(caller);
+    response
 }
 
 fn reject_unauthenticated(state: &AppState, ip: std::net::IpAddr, message: &str) -> Response {
@@ -53,7 +56,7 @@ fn reject_unauthenticated(state: &AppState, ip: std::net::IpAddr, message: &str)
 /// The key from `Authorization: Bearer <key>` (scheme case-insensitive). Several
 /// `Authorization` headers are refused rather than one of them picked: which one counts
 /// would differ between this server and any proxy in front of it.
-fn bearer_key(req: &Request) -> Option<String> {
+pub fn bearer_key(req: &Request) -> Option<String> {
     let mut values = req.headers().get_all(AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {

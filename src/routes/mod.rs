@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod batches;
 pub mod cli;
+pub mod control;
 pub mod deployments;
 pub mod health;
 pub mod identity;
@@ -56,14 +57,27 @@ pub fn router(state: AppState) -> Router<AppState> {
         .nest("/trpc", trpc::routes())
         .merge(cli::keyed_routes())
         .nest("/lab/v1", lab::routes())
+        // Inside auth: a fault rule may name the caller's organization.
         .route_layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
+            crate::control::faults::inject,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::middleware::auth::authenticate,
         ))
         // After the auth layer: these carry a setup token, a device code or an access
         // token instead of an API key.
-        .merge(cli::open_routes());
-    Router::new()
+        .merge(cli::open_routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::control::journal::record,
+        ));
+    let router = match state.settings.control {
+        Some(_) => Router::new().nest("/_tofulab", control::routes(state)),
+        None => Router::new(),
+    };
+    router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api", api)

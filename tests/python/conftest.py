@@ -1,6 +1,7 @@
 """End-to-end fixtures: a real `tofulab serve` process for the whole session.
 
-The server runs on a free local port with `--rate-limit off`, seeded from
+The server runs on a free local port with `--rate-limit off` and the control API on
+(`--admin-token`), seeded from
 `tests/fixtures/conformance-seed.json`, on a fresh database:
 
 - SQLite (default): `--ephemeral`, a temporary file removed when the server exits;
@@ -30,6 +31,8 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "tests" / "fixtures" / "conformance-seed.json"
+# Turns on the control API (`/_tofulab`) of the session's server.
+ADMIN_TOKEN = "python-e2e-admin-token-0123456789"
 
 
 def _seed():
@@ -99,10 +102,11 @@ def server(tmp_path_factory):
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [str(binary), "serve", *db_args, "--seed", str(SEED),
-         "--listen", f"127.0.0.1:{port}", "--rate-limit", "off"],
+         "--listen", f"127.0.0.1:{port}", "--rate-limit", "off",
+         "--admin-token", ADMIN_TOKEN],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    srv = Server(url, log_path, **_seed())
+    srv = Server(url, log_path, admin_token=ADMIN_TOKEN, **_seed())
     try:
         deadline = time.monotonic() + 60
         while True:
