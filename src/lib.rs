@@ -21,6 +21,8 @@ pub mod middleware;
 pub mod routes;
 pub mod rules;
 pub mod signing;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 pub mod values;
 pub mod web;
