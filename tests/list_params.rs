@@ -300,3 +300,39 @@ async fn enum_and_number_parameters_name_the_bad_value() {
         assert!(bad.error_text().contains("bogus"), "{path}: {}", bad.text);
     }
 }
+
+#[tokio::test]
+async fn run_scope_filters_take_one_value_or_several_on_every_run_content_list() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Scope").await;
+    fixture(&srv, &org).await;
+    for path in [
+        "/api/v2/runs",
+        "/api/v2/phases",
+        "/api/v2/measurements",
+        "/api/v2/logs",
+    ] {
+        let count = |q: &'static str| {
+            let srv = &srv;
+            let key = &org.user_key;
+            async move { data(srv.get(&url(path, q), key).await.expect(200)).len() }
+        };
+        assert_eq!(count("serial_numbers=SN-1").await, 1, "{path}");
+        assert_eq!(
+            count("serial_numbers=SN-1&serial_numbers=SN-2").await,
+            2,
+            "{path}"
+        );
+        assert_eq!(
+            count("part_numbers=P-2&serial_numbers=SN-1").await,
+            0,
+            "{path}"
+        );
+        assert_eq!(
+            count("batch_numbers=B-2&samples=production").await,
+            1,
+            "{path}"
+        );
+        assert_eq!(count("serial_numbers=&part_numbers=").await, 2, "{path}");
+    }
+}

@@ -28,7 +28,7 @@ pub struct OrgStationRow {
 }
 
 /// A named row (procedure, team).
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct NamedRow {
     pub id: Id,
     pub name: String,

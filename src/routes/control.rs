@@ -17,7 +17,7 @@ use crate::apikey::{self, KeyKind};
 use crate::control::faults::{Fault, NewFault};
 use crate::control::journal::{JournalEntry, JournalFilter};
 use crate::db::cli::{ts_in, SETUP_TOKEN_TTL_SECS};
-use crate::db::organizations::CreatedOrganization;
+use crate::db::organizations::{CreatedOrganization, NamedRow};
 use crate::db::seed::{SeedOrganization, SeedProcedure, SeedStation, SeedTeam, SeedUser};
 use crate::db::{Id, Ts};
 use crate::error::{ApiError, ApiResult};
@@ -206,12 +206,6 @@ struct CreatedStation {
     procedure_ids: Vec<Id>,
 }
 
-#[derive(Debug, Serialize)]
-struct Named {
-    id: Id,
-    name: String,
-}
-
 /// The organization as created, with the plain keys of its users and stations (shown
 /// only in this answer).
 #[derive(Debug, Serialize)]
@@ -220,8 +214,8 @@ struct OrganizationResponse {
     name: String,
     slug: String,
     users: Vec<CreatedUser>,
-    teams: Vec<Named>,
-    procedures: Vec<Named>,
+    teams: Vec<NamedRow>,
+    procedures: Vec<NamedRow>,
     stations: Vec<CreatedStation>,
 }
 
@@ -252,22 +246,8 @@ fn organization_response(seed: &SeedOrganization, c: CreatedOrganization) -> Org
                 name: u.name,
             })
             .collect(),
-        teams: c
-            .teams
-            .into_iter()
-            .map(|t| Named {
-                id: t.id,
-                name: t.name,
-            })
-            .collect(),
-        procedures: c
-            .procedures
-            .into_iter()
-            .map(|p| Named {
-                id: p.id,
-                name: p.name,
-            })
-            .collect(),
+        teams: c.teams,
+        procedures: c.procedures,
         stations: c
             .stations
             .into_iter()

@@ -9,7 +9,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use super::params::{After, Before, Enums, Ids, Search, SortBy, Texts};
-use super::runs::enums::{LogLevel, RunOutcome, SampleFilter};
+use super::runs::enums::{LogLevel, RunOutcome};
+use super::runs::scope::RunScope;
 use super::{ListResponse, StationRef, UserRef};
 use crate::db::runs::logs::{LogFilter, LogListRow, LogSort};
 use crate::db::runs::RunFilter;
@@ -36,19 +37,12 @@ pub struct LogListQuery {
     source_files: Texts,
     run_ids: Ids,
     run_outcomes: Enums<RunOutcome>,
-    procedure_versions: Texts,
-    deployment_ids: Texts,
-    serial_numbers: Texts,
-    part_numbers: Texts,
-    revision_numbers: Texts,
-    batch_numbers: Texts,
-    samples: Enums<SampleFilter>,
-    created_by_station_ids: Ids,
-    created_by_user_ids: Ids,
     sort_by: SortBy<LogSort>,
     sort_order: SortOrder,
     limit: Option<String>,
     cursor: Option<String>,
+    #[serde(flatten)]
+    scope: RunScope,
 }
 
 impl LogListQuery {
@@ -58,16 +52,7 @@ impl LogListQuery {
                 ids: self.run_ids.0,
                 outcomes: self.run_outcomes.texts(RunOutcome::as_str),
                 procedure_ids: self.procedure_ids.0,
-                procedure_versions: self.procedure_versions.0,
-                serial_numbers: self.serial_numbers.0,
-                part_numbers: self.part_numbers.0,
-                revision_numbers: self.revision_numbers.0,
-                batch_numbers: self.batch_numbers.0,
-                created_by_user_ids: self.created_by_user_ids.0,
-                created_by_station_ids: self.created_by_station_ids.0,
-                deployment_ids: self.deployment_ids.0,
-                samples: self.samples.texts(SampleFilter::as_str),
-                ..RunFilter::default()
+                ..self.scope.run_filter()
             },
             search_query: self.search_query.0,
             levels: self.levels.texts(LogLevel::as_str),

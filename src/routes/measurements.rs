@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::params::{After, Before, Duration, Enums, Flag, Ids, Number, SortBy, Texts};
 use super::runs::content::{measurement, validators};
-use super::runs::enums::{MeasurementOutcome, MeasurementType, RunOutcome, SampleFilter};
+use super::runs::enums::{MeasurementOutcome, MeasurementType, RunOutcome};
+use super::runs::scope::RunScope;
 use super::ListResponse;
 use crate::db::runs::measurements::{MeasurementFilter, MeasurementListRow, MeasurementSort};
 use crate::db::runs::RunFilter;
@@ -38,16 +39,6 @@ pub struct MeasurementListQuery {
     ids: Ids,
     duration_min: Duration,
     duration_max: Duration,
-    deployment_ids: Texts,
-    procedure_versions: Texts,
-    serial_numbers: Texts,
-    part_numbers: Texts,
-    revision_numbers: Texts,
-    batch_numbers: Texts,
-    operated_by_ids: Ids,
-    operated_by_names: Texts,
-    created_by_station_ids: Ids,
-    created_by_user_ids: Ids,
     started_after: After,
     started_before: Before,
     exclude_retries: Flag,
@@ -57,11 +48,12 @@ pub struct MeasurementListQuery {
     value_strings: Texts,
     measurement_outcomes: Enums<MeasurementOutcome>,
     measurement_types: Enums<MeasurementType>,
-    samples: Enums<SampleFilter>,
     sort_by: SortBy<MeasurementSort>,
     sort_order: SortOrder,
     limit: Option<String>,
     cursor: Option<String>,
+    #[serde(flatten)]
+    scope: RunScope,
 }
 
 impl MeasurementListQuery {
@@ -74,18 +66,7 @@ impl MeasurementListQuery {
                 outcomes: self.outcomes.texts(RunOutcome::as_str),
                 duration_min_us: self.duration_min.0,
                 duration_max_us: self.duration_max.0,
-                procedure_versions: self.procedure_versions.0,
-                serial_numbers: self.serial_numbers.0,
-                part_numbers: self.part_numbers.0,
-                revision_numbers: self.revision_numbers.0,
-                batch_numbers: self.batch_numbers.0,
-                created_by_user_ids: self.created_by_user_ids.0,
-                created_by_station_ids: self.created_by_station_ids.0,
-                operated_by_ids: self.operated_by_ids.0,
-                operated_by_names: self.operated_by_names.0,
-                deployment_ids: self.deployment_ids.0,
-                samples: self.samples.texts(SampleFilter::as_str),
-                ..RunFilter::default()
+                ..self.scope.run_filter()
             },
             ids: self.ids.0,
             phase_names,

@@ -17,9 +17,22 @@ use serde_json::Value;
 use crate::db::{Id, Ts};
 use crate::values::{parse_iso_duration, query_ts, upper_bound};
 
+/// One value or several: a parameter given once reaches a flattened struct (`RunScope`)
+/// as a plain string, given twice as a sequence.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// The values of a repeated parameter, trimmed; blank values are dropped.
 fn values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Vec::<String>::deserialize(d)?
+    let values = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    };
+    Ok(values
         .into_iter()
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::params::{After, Before, Duration, Enums, Flag, Ids, SortBy, Texts};
 use super::runs::content::{measurement, RunMeasurement};
-use super::runs::enums::{PhaseOutcome, RunOutcome, SampleFilter};
+use super::runs::enums::{PhaseOutcome, RunOutcome};
+use super::runs::scope::RunScope;
 use super::ListResponse;
 use crate::db::runs::phases::{PhaseFilter, PhaseListRow, PhaseSort};
 use crate::db::runs::RunFilter;
@@ -39,21 +40,12 @@ pub struct PhaseListQuery {
     ids: Ids,
     duration_min: Duration,
     duration_max: Duration,
-    deployment_ids: Texts,
-    procedure_versions: Texts,
-    operated_by_ids: Ids,
-    operated_by_names: Texts,
-    created_by_station_ids: Ids,
-    created_by_user_ids: Ids,
-    serial_numbers: Texts,
-    part_numbers: Texts,
-    revision_numbers: Texts,
-    batch_numbers: Texts,
-    samples: Enums<SampleFilter>,
     sort_by: SortBy<PhaseSort>,
     sort_order: SortOrder,
     limit: Option<String>,
     cursor: Option<String>,
+    #[serde(flatten)]
+    scope: RunScope,
 }
 
 impl PhaseListQuery {
@@ -62,18 +54,7 @@ impl PhaseListQuery {
             run: RunFilter {
                 procedure_ids: self.procedure_id.0,
                 outcomes: self.run_outcomes.texts(RunOutcome::as_str),
-                procedure_versions: self.procedure_versions.0,
-                serial_numbers: self.serial_numbers.0,
-                part_numbers: self.part_numbers.0,
-                revision_numbers: self.revision_numbers.0,
-                batch_numbers: self.batch_numbers.0,
-                created_by_user_ids: self.created_by_user_ids.0,
-                created_by_station_ids: self.created_by_station_ids.0,
-                operated_by_ids: self.operated_by_ids.0,
-                operated_by_names: self.operated_by_names.0,
-                deployment_ids: self.deployment_ids.0,
-                samples: self.samples.texts(SampleFilter::as_str),
-                ..RunFilter::default()
+                ..self.scope.run_filter()
             },
             ids: self.ids.0,
             names: self.names.0,

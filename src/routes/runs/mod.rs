@@ -7,6 +7,7 @@ pub mod convert;
 pub mod create;
 pub mod enums;
 pub mod render;
+pub mod scope;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -17,8 +18,9 @@ use serde_json::{Map, Value};
 use validator::Validate;
 
 use self::create::RunCreateRequest;
-use self::enums::{RunOutcome, SampleFilter};
+use self::enums::RunOutcome;
 use self::render::{run_detail, run_summary, Include, RunGetResponse, RunListData};
+use self::scope::RunScope;
 use super::attachments::{download_url, public_base};
 use super::params::{After, Before, Duration, Enums, Flag, Ids, Search, SortBy, Texts};
 use super::{IdResponse, IdsResponse, ListResponse};
@@ -75,19 +77,12 @@ pub struct RunListQuery {
     ids: Ids,
     outcomes: Enums<RunOutcome>,
     procedure_ids: Ids,
-    procedure_versions: Texts,
-    deployment_ids: Texts,
     execution_ids: Texts,
     slot_keys: Texts,
     slot_names: Texts,
     /// Accepted; tofulab has no deployments, so no run has an environment to match.
     #[allow(dead_code)]
     environments: Texts,
-    serial_numbers: Texts,
-    samples: Enums<SampleFilter>,
-    part_numbers: Texts,
-    revision_numbers: Texts,
-    batch_numbers: Texts,
     duration_min: Duration,
     duration_max: Duration,
     started_after: After,
@@ -96,10 +91,6 @@ pub struct RunListQuery {
     ended_before: Before,
     created_after: After,
     created_before: Before,
-    created_by_user_ids: Ids,
-    created_by_station_ids: Ids,
-    operated_by_ids: Ids,
-    operated_by_names: Texts,
     limit: Option<String>,
     cursor: Option<String>,
     sort_by: SortBy<RunSort>,
@@ -107,6 +98,8 @@ pub struct RunListQuery {
     metadata: Option<String>,
     include_metadata: Flag,
     include_sequences: Flag,
+    #[serde(flatten)]
+    scope: RunScope,
 }
 
 impl RunListQuery {
@@ -115,11 +108,6 @@ impl RunListQuery {
             ids: self.ids.0,
             outcomes: self.outcomes.texts(RunOutcome::as_str),
             procedure_ids: self.procedure_ids.0,
-            procedure_versions: self.procedure_versions.0,
-            serial_numbers: self.serial_numbers.0,
-            part_numbers: self.part_numbers.0,
-            revision_numbers: self.revision_numbers.0,
-            batch_numbers: self.batch_numbers.0,
             duration_min_us: self.duration_min.0,
             duration_max_us: self.duration_max.0,
             started_after: self.started_after.0,
@@ -128,17 +116,12 @@ impl RunListQuery {
             ended_before: self.ended_before.0,
             created_after: self.created_after.0,
             created_before: self.created_before.0,
-            created_by_user_ids: self.created_by_user_ids.0,
-            created_by_station_ids: self.created_by_station_ids.0,
-            operated_by_ids: self.operated_by_ids.0,
-            operated_by_names: self.operated_by_names.0,
             execution_ids: self.execution_ids.0,
             slot_keys: self.slot_keys.0,
             slot_names: self.slot_names.0,
-            deployment_ids: self.deployment_ids.0,
-            samples: self.samples.texts(SampleFilter::as_str),
             search_query: self.search_query.0,
             metadata: metadata::parse_filter(self.metadata.as_deref())?,
+            ..self.scope.run_filter()
         })
     }
 }
