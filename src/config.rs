@@ -40,6 +40,28 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Write an organization, every row and attachment byte, to FILE as JSON Lines
+    /// (the format of `GET /_tofulab/organizations/{id}/export`).
+    Export {
+        /// Id of the organization.
+        #[arg(long)]
+        organization: String,
+        /// Where to write; `-` for stdout.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Load an export FILE: replaces the organization it names (created when missing),
+    /// or the one given with --organization. All or nothing.
+    Import {
+        /// The export to load; `-` for stdin.
+        file: PathBuf,
+        /// Id of the organization to replace instead of the one the file names.
+        #[arg(long)]
+        organization: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Exit 0 when the server at URL answers `GET /readyz` with 200 (for container
     /// health checks), 1 otherwise.
     Healthcheck {

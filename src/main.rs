@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tofulab::commands::{cli_keys, healthcheck, init_logging, keys, seed, serve};
+use tofulab::commands::{cli_keys, healthcheck, init_logging, keys, portable, seed, serve};
 use tofulab::config::{Cli, Command, KeysCommand, LogFormat};
 
 #[tokio::main]
@@ -17,6 +17,22 @@ async fn main() -> ExitCode {
             seed::seed(&file, &db.database_url).await
         }
         Some(Command::Healthcheck { url, timeout }) => healthcheck::check(&url, timeout).await,
+        Some(Command::Export {
+            organization,
+            file,
+            db,
+        }) => {
+            init_logging(LogFormat::Pretty);
+            portable::export(&organization, &file, &db.database_url).await
+        }
+        Some(Command::Import {
+            file,
+            organization,
+            db,
+        }) => {
+            init_logging(LogFormat::Pretty);
+            portable::import(&file, organization.as_deref(), &db.database_url).await
+        }
         Some(Command::Keys {
             command:
                 KeysCommand::Create {

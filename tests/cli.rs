@@ -452,7 +452,7 @@ fn help_lists_every_option() {
             assert!(text.contains(env), "{name} lacks {env}");
         }
     }
-    for command in ["serve", "seed", "keys", "healthcheck"] {
+    for command in ["serve", "seed", "keys", "healthcheck", "export", "import"] {
         assert!(top.contains(command), "tofulab --help lacks {command}");
     }
     let (_, seed, _) = run(&["seed", "--help"]);
@@ -521,4 +521,72 @@ async fn healthcheck_and_the_control_api_of_a_served_binary() {
     let (code, _, err) = run(&["serve", "--admin-token", "short"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("at least 16"), "{err}");
+}
+
+#[tokio::test]
+async fn export_and_import_move_an_organization_between_databases_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let from = test_db().await;
+    let (code, _, err) = run(&["seed", seed.to_str().unwrap(), "--database-url", &from.url]);
+    assert_eq!(code, 0, "{err}");
+    let srv = Server::start(&["--database-url", &from.url, "--rate-limit", "off"]);
+    let key = "tp_station_lab000000000000000000000";
+    let (_, me) = srv.get("/api/v2/whoami", key).await;
+    let org = me["organization"]["id"].as_str().unwrap().to_string();
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/v2/runs", srv.url))
+        .bearer_auth(key)
+        .json(&json!({"serial_number": "SN-X", "part_number": "P", "outcome": "PASS",
+                      "procedure_id": "11111111-1111-4111-8111-111111111111",
+                      "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T00:00:01Z",
+                      "phases": [{"name": "p", "outcome": "PASS", "started_at": "2026-01-01T00:00:00Z",
+                                  "ended_at": "2026-01-01T00:00:01Z",
+                                  "measurements": [{"name": "v", "outcome": "PASS", "measured_value": 0.1}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    assert_eq!(srv.stop_with("TERM"), 0);
+
+    // Out of the first database (SQLite or Postgres), into a fresh SQLite file, and out again.
+    let first = dir.path().join("first.jsonl");
+    let (code, _, err) = run(&[
+        "export",
+        "--organization",
+        &org,
+        first.to_str().unwrap(),
+        "--database-url",
+        &from.url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let to = format!("sqlite://{}", dir.path().join("to.db").display());
+    let (code, _, err) = run(&["import", first.to_str().unwrap(), "--database-url", &to]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("imported organization Lab"), "{err}");
+    let second = dir.path().join("second.jsonl");
+    let (code, _, err) = run(&[
+        "export",
+        "--organization",
+        &org,
+        second.to_str().unwrap(),
+        "--database-url",
+        &to,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::read(&first).unwrap() == std::fs::read(&second).unwrap(),
+        "the same bytes out of both databases"
+    );
+
+    // A cut file is refused and leaves the target as it was.
+    let text = std::fs::read_to_string(&first).unwrap();
+    let cut = dir.path().join("cut.jsonl");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    let (code, _, err) = run(&["import", cut.to_str().unwrap(), "--database-url", &to]);
+    assert_eq!(code, 1);
+    assert!(err.contains("line"), "{err}");
+    let (code, out, err) = run(&["export", "--organization", &org, "-", "--database-url", &to]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.as_bytes(), text.as_bytes(), "to stdout, the same bytes");
 }

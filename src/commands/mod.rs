@@ -4,6 +4,7 @@
 pub mod cli_keys;
 pub mod healthcheck;
 pub mod keys;
+pub mod portable;
 pub mod seed;
 pub mod serve;
 

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod common;
 pub mod dashboard;
 pub mod device;
+pub mod export;
 pub mod file_imports;
 pub mod identity;
 pub mod imports;

@@ -3,12 +3,14 @@
 //! only when an admin token is configured; every call carries it as a bearer token
 //! (API keys are refused here, and the admin token is no API key).
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -30,6 +32,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/organizations", post(create_organization))
         .route("/organizations/{id}", delete(delete_organization))
         .route("/organizations/{id}/reset", post(reset_organization))
+        .route("/organizations/{id}/export", get(export_organization))
+        .route("/organizations/{id}/import", post(import_organization))
         .route("/reset", post(reset_all))
         .route("/stations/{id}/setup-tokens", post(create_setup_token))
         .route(
@@ -291,6 +295,43 @@ async fn reset_organization(
 ) -> ApiResult<Json<Value>> {
     state.db.reset_organization(id).await?;
     Ok(Json(json!({ "id": id })))
+}
+
+/// `GET /_tofulab/organizations/{id}/export`: the organization as JSON Lines (see
+/// `db::export`), streamed as it is read.
+async fn export_organization(
+    State(state): State<AppState>,
+    Path(id): Path<Id>,
+) -> ApiResult<Response> {
+    // Before the stream starts, while a 404 can still be answered.
+    state.db.organization(id).await?;
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        // A failure ends the stream without its `end` line, which an import refuses.
+        if let Err(e) = db.export_organization(id, &mut writer).await {
+            tracing::warn!(organization = %id, error = %e, "export stopped");
+        }
+    });
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    Ok(([(header::CONTENT_TYPE, "application/jsonl")], body).into_response())
+}
+
+/// `POST /_tofulab/organizations/{id}/import`: replaces the organization's content with
+/// an export stream (the request body), all or nothing.
+async fn import_organization(
+    State(state): State<AppState>,
+    Path(id): Path<Id>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let stream = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let (org, moved) = state.db.import_organization(Some(id), reader).await?;
+    Ok(Json(json!({
+        "id": org.id, "name": org.name, "slug": org.slug, "rows": moved.rows,
+    })))
 }
 
 /// `POST /_tofulab/reset`: the whole database back to the seed file (no organization
