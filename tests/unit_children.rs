@@ -366,3 +366,61 @@ async fn links_and_run_creates_on_the_same_units_never_fail() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A link racing the deletion of one of its units answers 404 (or 200 when the link
+/// won), never a 500: on Postgres the parent could vanish between the lookup and the
+/// update, whose foreign-key check then failed.
+#[tokio::test]
+async fn links_racing_unit_deletes_answer_404_not_500() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let t = "2026-03-01T10:00:00.000Z";
+    let mut failures = Vec::new();
+    for round in 0..40 {
+        let (parent, child) = (format!("RP{round}"), format!("RC{round}"));
+        for s in [&parent, &child] {
+            let body = serde_json::json!({"serial_number": s, "procedure_id": org.procedure_id,
+                "part_number": "P", "outcome": "PASS", "started_at": t, "ended_at": t});
+            srv.post("/api/v2/runs", &org.user_key, body)
+                .await
+                .expect(200);
+        }
+        let link = {
+            let (url, key, parent, child) = (
+                srv.url.clone(),
+                org.user_key.clone(),
+                parent.clone(),
+                child.clone(),
+            );
+            tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .put(format!("{url}/api/v2/units/{parent}/children"))
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"child_serial_number": child}))
+                    .send()
+                    .await
+                    .expect("answered");
+                (r.status().as_u16(), r.text().await.unwrap_or_default())
+            })
+        };
+        // Delete the parent in one round, the child in the next.
+        let doomed = if round % 2 == 0 { &parent } else { &child };
+        let delete = srv
+            .delete(
+                &format!("/api/v2/units?serial_numbers={doomed}"),
+                &org.user_key,
+            )
+            .await;
+        if delete.status != 200 {
+            failures.push(format!(
+                "round {round}: delete {} {}",
+                delete.status, delete.text
+            ));
+        }
+        let (status, text) = link.await.unwrap();
+        if status != 200 && status != 404 {
+            failures.push(format!("round {round}: link {status} {text}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

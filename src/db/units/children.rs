@@ -81,11 +81,17 @@ impl Db {
     }
 }
 
+/// The unit, locked until the transaction ends: a concurrent delete either happened
+/// before (the unit is not found: 404) or waits for the link (on SQLite the write
+/// transaction is exclusive anyway). Without the lock, on Postgres, a parent deleted
+/// between this lookup and the update failed the update's foreign-key check (a 500).
 async fn find(tx: &mut Tx, org_id: Id, serial: &str) -> DbResult<UnitLink> {
+    let lock = tx.dialect().row_lock();
     tx.fetch_optional(
         Sql::new(
             "SELECT id, serial_number, parent_id FROM units WHERE org_id = $1 AND serial_key = $2",
         )
+        .then(lock)
         .bind(org_id)
         .bind(ci_key(serial)),
     )
