@@ -100,14 +100,8 @@ impl Db {
                 .push_bind(contains_pattern(s))
                 .push(" ESCAPE '\\'");
         }
-        for (col, values) in [("l.level", &f.levels), ("l.source_file", &f.source_files)] {
-            if !values.is_empty() {
-                q.push(" AND ")
-                    .push(col)
-                    .push(" IN ")
-                    .push_tuple(values.iter().cloned());
-            }
-        }
+        q.and_text_in("l.level", &f.levels)
+            .and_text_in("l.source_file", &f.source_files);
         if let Some(t) = f.timestamp_after {
             q.push(" AND l.timestamp >= ").push_bind(t);
         }

@@ -155,20 +155,11 @@ impl Db {
 
 fn push_measurement_filters(q: &mut Sql, f: &MeasurementFilter) {
     q.and_id_in("m.id", &f.ids);
-    for (col, values) in [
-        ("ph.name", &f.phase_names),
-        ("m.name", &f.measurement_names),
-        ("m.value_string", &f.value_strings),
-        ("m.outcome", &f.outcomes),
-        ("m.measurement_type", &f.measurement_types),
-    ] {
-        if !values.is_empty() {
-            q.push(" AND ")
-                .push(col)
-                .push(" IN ")
-                .push_tuple(values.iter().cloned());
-        }
-    }
+    q.and_text_in("ph.name", &f.phase_names)
+        .and_text_in("m.name", &f.measurement_names)
+        .and_text_in("m.value_string", &f.value_strings)
+        .and_text_in("m.outcome", &f.outcomes)
+        .and_text_in("m.measurement_type", &f.measurement_types);
     if let Some(t) = f.started_after {
         q.push(" AND ph.started_at >= ").push_bind(t);
     }

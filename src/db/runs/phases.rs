@@ -166,18 +166,9 @@ impl Db {
 
 fn push_phase_filters(q: &mut Sql, f: &PhaseFilter) {
     q.and_id_in("ph.id", &f.ids);
-    for (col, values) in [
-        ("ph.name", &f.names),
-        ("ph.outcome", &f.outcomes),
-        ("ph.sequence_path", &f.sequence_paths),
-    ] {
-        if !values.is_empty() {
-            q.push(" AND ")
-                .push(col)
-                .push(" IN ")
-                .push_tuple(values.iter().cloned());
-        }
-    }
+    q.and_text_in("ph.name", &f.names)
+        .and_text_in("ph.outcome", &f.outcomes)
+        .and_text_in("ph.sequence_path", &f.sequence_paths);
     if let Some(t) = f.started_after {
         q.push(" AND ph.started_at >= ").push_bind(t);
     }
