@@ -62,6 +62,27 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Copy every organization (rows and attachment bytes) and the server settings from
+    /// one database to another (typically SQLite to Postgres), verifying each by SHA-256.
+    MigrateData {
+        /// The database to read: sqlite://PATH or postgres://…
+        #[arg(long)]
+        from: String,
+        /// The database to write; refused when it already holds organizations.
+        #[arg(long)]
+        to: String,
+        /// Copy into a database that already holds organizations.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a consistent copy of a SQLite database to FILE while the server keeps
+    /// serving (restore: stop the server and put FILE in place of the database).
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Exit 0 when the server at URL answers `GET /readyz` with 200 (for container
     /// health checks), 1 otherwise.
     Healthcheck {

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tofulab::commands::{cli_keys, healthcheck, init_logging, keys, portable, seed, serve};
+use tofulab::commands::{
+    backup, cli_keys, healthcheck, init_logging, keys, migrate_data, portable, seed, serve,
+};
 use tofulab::config::{Cli, Command, KeysCommand, LogFormat};
 
 #[tokio::main]
@@ -17,6 +19,14 @@ async fn main() -> ExitCode {
             seed::seed(&file, &db.database_url).await
         }
         Some(Command::Healthcheck { url, timeout }) => healthcheck::check(&url, timeout).await,
+        Some(Command::MigrateData { from, to, force }) => {
+            init_logging(LogFormat::Pretty);
+            migrate_data::migrate(&from, &to, force).await
+        }
+        Some(Command::Backup { file, db }) => {
+            init_logging(LogFormat::Pretty);
+            backup::backup(&file, &db.database_url).await
+        }
         Some(Command::Export {
             organization,
             file,

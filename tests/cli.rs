@@ -590,3 +590,266 @@ async fn export_and_import_move_an_organization_between_databases_unchanged() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.as_bytes(), text.as_bytes(), "to stdout, the same bytes");
 }
+
+/// The JSON of every read a client would make of the organization of `key`, with the
+/// signed download URLs (host, port and expiry differ between servers) replaced by the
+/// bytes they serve.
+async fn reads(srv: &Server, key: &str) -> Vec<Value> {
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", srv.url);
+        async move {
+            let r = http.get(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let mut out = Vec::new();
+    let runs = get("/api/v2/runs?limit=100&include_metadata=true".into()).await;
+    for run in runs["data"].as_array().unwrap() {
+        let mut full = get(format!("/api/v2/runs/{}", run["id"].as_str().unwrap())).await;
+        for a in full["attachments"].as_array_mut().unwrap() {
+            let url = a["download_url"].as_str().unwrap().to_string();
+            let bytes = http.get(url).send().await.unwrap().bytes().await.unwrap();
+            a["download_url"] = json!(bytes.iter().map(|b| *b as u64).sum::<u64>());
+            a["size_checked"] = json!(bytes.len());
+        }
+        out.push(full);
+    }
+    out.push(runs);
+    out.push(get("/api/v2/units?limit=100&include_metadata=true".into()).await);
+    out.push(get("/api/v2/units/SN-P".into()).await);
+    out.push(get("/api/v2/procedures".into()).await);
+    out.push(get("/api/v2/parts".into()).await);
+    out.push(get("/api/v2/batches".into()).await);
+    out.push(get("/api/v2/measurements?limit=100".into()).await);
+    out
+}
+
+#[tokio::test]
+async fn migrate_data_copies_every_organization_and_reads_stay_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let from = format!("sqlite://{}", dir.path().join("from.db").display());
+    let (code, _, err) = run(&["seed", seed.to_str().unwrap(), "--database-url", &from]);
+    assert_eq!(code, 0, "{err}");
+    let key = "tp_user_lab00000000000000000000000";
+    let station = "tp_station_lab000000000000000000000";
+    let srv = Server::start(&["--database-url", &from, "--rate-limit", "off"]);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", srv.url))
+            .bearer_auth(station)
+            .json(&body)
+            .send()
+    };
+    let t = |s: u32| format!("2026-01-01T00:00:{s:02}.250Z");
+    for (serial, outcome) in [("SN-C", "PASS"), ("SN-P", "FAIL")] {
+        let r = post(
+            "/api/v2/runs",
+            json!({"serial_number": serial, "part_number": "PCB", "revision_number": "B",
+                   "batch_number": "LOT-9", "outcome": outcome, "procedure_version": "2.0",
+                   "procedure_id": "11111111-1111-4111-8111-111111111111",
+                   "started_at": t(0), "ended_at": t(9), "metadata": {"k": 1.5, "s": "x"},
+                   "sub_units": if serial == "SN-P" { json!(["SN-C"]) } else { json!([]) },
+                   "phases": [{"name": "p", "outcome": outcome, "started_at": t(0), "ended_at": t(5),
+                               "measurements": [
+                                   {"name": "v", "outcome": "PASS", "measured_value": 3.3, "units": "V",
+                                    "validators": [{"operator": ">=", "expected_value": 3.0, "outcome": "PASS"}]},
+                                   {"name": "curve", "outcome": "PASS",
+                                    "x_axis": {"data": [1, 2]}, "y_axis": [{"data": [3, 4]}]},
+                                   {"name": "flag", "outcome": "FAIL", "measured_value": false}]}],
+                   "logs": [{"level": "WARNING", "timestamp": t(1), "message": "ü",
+                             "source_file": "a.py", "line_number": 7}]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = http
+        .put(format!("{}/api/v2/units/SN-P/children", srv.url))
+        .bearer_auth(key)
+        .json(&json!({"child_serial_number": "SN-C"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let runs: Value = http
+        .get(format!("{}/api/v2/runs", srv.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = runs["data"][0]["id"].as_str().unwrap().to_string();
+    let upload: Value = post("/api/v2/attachments", json!({"name": "trace.bin"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bytes: Vec<u8> = (0..2_200_000u32).map(|i| (i % 253) as u8).collect();
+    let put = http
+        .put(upload["upload_url"].as_str().unwrap())
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let link = http
+        .patch(format!("{}/api/v2/runs/{run_id}", srv.url))
+        .bearer_auth(station)
+        .json(&json!({"attachments": [upload["id"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 200);
+    let before = reads(&srv, key).await;
+    assert_eq!(srv.stop_with("TERM"), 0);
+
+    // Into Postgres when the tests run on it, else into another SQLite file.
+    let to = test_db().await;
+    let (code, _, err) = run(&["migrate-data", "--from", &from, "--to", &to.url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err.matches("verified").count(),
+        3,
+        "three organizations: {err}"
+    );
+    let srv = Server::start(&["--database-url", &to.url, "--rate-limit", "off"]);
+    let after = reads(&srv, key).await;
+    assert_eq!(before, after, "the same reads from the copy");
+    let (status, me) = srv
+        .get("/api/v2/whoami", "tp_user_factory000000000000000000000")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(me["organization"]["name"], json!("Factory"));
+    assert_eq!(srv.stop_with("TERM"), 0);
+
+    let (code, _, err) = run(&["migrate-data", "--from", &from, "--to", &to.url]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already holds"), "{err}");
+    let (code, _, err) = run(&["migrate-data", "--from", &from, "--to", &to.url, "--force"]);
+    assert_eq!(code, 0, "{err}");
+    let missing = format!("sqlite://{}", dir.path().join("typo.db").display());
+    let (code, _, err) = run(&["migrate-data", "--from", &missing, "--to", &to.url]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn a_backup_taken_during_ingest_restores_every_acknowledged_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed_file(dir.path());
+    let db = format!("sqlite://{}", dir.path().join("live.db").display());
+    let srv = Server::start(&[
+        "--database-url",
+        &db,
+        "--seed",
+        seed.to_str().unwrap(),
+        "--rate-limit",
+        "off",
+    ]);
+    let key = "tp_station_lab000000000000000000000";
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (url, acked, stop) = (srv.url.clone(), acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .post(format!("{url}/api/v2/runs"))
+                    .bearer_auth(key)
+                    .json(
+                        &json!({"serial_number": format!("W{w}-{n}"), "part_number": "P",
+                                  "procedure_id": "11111111-1111-4111-8111-111111111111",
+                                  "outcome": "PASS", "started_at": "2026-01-01T00:00:00Z",
+                                  "ended_at": "2026-01-01T00:00:01Z",
+                                  "phases": [{"name": "p", "outcome": "PASS",
+                                              "started_at": "2026-01-01T00:00:00Z",
+                                              "ended_at": "2026-01-01T00:00:01Z",
+                                              "measurements": [{"name": "m", "outcome": "PASS",
+                                                                "measured_value": n}]}]}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let id = r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                acked.lock().unwrap().push(id);
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    assert!(!before.is_empty());
+    let backup = dir.path().join("backup.db");
+    let (code, _, err) = {
+        let (backup, db) = (backup.clone(), db.clone());
+        tokio::task::spawn_blocking(move || {
+            run(&["backup", backup.to_str().unwrap(), "--database-url", &db])
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(code, 0, "{err}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(
+        acked.lock().unwrap().len() > before.len(),
+        "ingest went on during the backup"
+    );
+    assert_eq!(srv.stop_with("TERM"), 0);
+
+    // The copy is a sound SQLite file.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", backup.display()))
+        .await
+        .unwrap();
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    pool.close().await;
+    // Restored (served from the copy), it has every run acknowledged before it began.
+    let restored = Server::start(&[
+        "--database-url",
+        &format!("sqlite://{}", backup.display()),
+        "--rate-limit",
+        "off",
+    ]);
+    for id in &before {
+        let (status, run) = restored.get(&format!("/api/v2/runs/{id}"), key).await;
+        assert_eq!(status, 200, "{id}");
+        assert_eq!(
+            run["phases"][0]["measurements"].as_array().unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(restored.stop_with("TERM"), 0);
+
+    let (code, _, err) = run(&["backup", backup.to_str().unwrap(), "--database-url", &db]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    if let Ok(pg) = std::env::var("TOFULAB_TEST_DATABASE_URL") {
+        if pg.starts_with("postgres") {
+            let other = dir.path().join("pg.db");
+            let (code, _, err) = run(&["backup", other.to_str().unwrap(), "--database-url", &pg]);
+            assert_eq!(code, 1);
+            assert!(err.contains("pg_dump"), "{err}");
+        }
+    }
+}

@@ -1,9 +1,11 @@
 //! What the `tofulab` subcommands do. `main.rs` parses the command line and dispatches
 //! here; each command returns `Err(message)` for `main` to print.
 
+pub mod backup;
 pub mod cli_keys;
 pub mod healthcheck;
 pub mod keys;
+pub mod migrate_data;
 pub mod portable;
 pub mod seed;
 pub mod serve;

@@ -11,6 +11,7 @@ pub mod error;
 
 pub mod analytics;
 pub mod attachments;
+pub mod backup;
 pub mod batches;
 pub mod blobs;
 pub mod cli;

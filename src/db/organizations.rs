@@ -58,6 +58,15 @@ const TEST_DATA: [&str; 7] = [
 ];
 
 impl Db {
+    /// Every organization, oldest first.
+    pub async fn organizations(&self) -> DbResult<Vec<OrgRow>> {
+        self.read()
+            .fetch_all(Sql::new(
+                "SELECT id, name, slug FROM organizations ORDER BY created_at, id",
+            ))
+            .await
+    }
+
     /// Creates a new organization as `org` describes (ids, names and keys as given); a
     /// slug already taken is a conflict (without a slug one is derived from the name and
     /// made unique).

@@ -25,3 +25,29 @@ pub async fn signing_secret(db: &Db) -> DbResult<Vec<u8>> {
     tx.commit().await?;
     hex::decode(value).map_err(StoreError::other)
 }
+
+impl Db {
+    /// Every server-wide setting, for copying a database (`migrate-data`).
+    pub async fn settings(&self) -> DbResult<Vec<(String, String)>> {
+        self.read()
+            .fetch_all(Sql::new("SELECT key, value FROM settings ORDER BY key"))
+            .await
+    }
+
+    /// Writes settings, replacing those with the same key.
+    pub async fn put_settings(&self, rows: &[(String, String)]) -> DbResult<()> {
+        let mut tx = self.begin().await?;
+        for (key, value) in rows {
+            tx.execute(
+                Sql::new(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value),
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+}
