@@ -28,6 +28,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     };
 
     let db = Db::connect(&database_url).await?;
+    // Replicas started together take turns at seeding and the first start.
+    let startup = db
+        .startup_lock()
+        .await
+        .map_err(|e| format!("cannot take the startup lock: {e}"))?;
     let mut seed = None;
     if let Some(seed_path) = &args.seed {
         let (file, report) = apply_seed_file(&db, seed_path).await?;
@@ -64,6 +69,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             println!("{}", bootstrap::first_start_message(&first, &shown_url));
         }
     }
+
+    startup
+        .release()
+        .await
+        .map_err(|e| format!("cannot release the startup lock: {e}"))?;
 
     let settings = Settings {
         public_url: args.public_url.clone(),

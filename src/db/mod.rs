@@ -342,6 +342,65 @@ impl Dialect {
     }
 }
 
+/// The advisory lock key of `Db::startup_lock` ("tofulab" in ASCII).
+const STARTUP_LOCK_KEY: i64 = 0x0074_6f66_756c_6162;
+
+/// A held startup lock. Postgres: a session-level advisory lock on its own connection.
+/// SQLite: an exclusive lock on `<database file>.lock` (the file stays; the lock goes
+/// with the process).
+pub struct StartupLock {
+    pg: Option<sqlx::pool::PoolConnection<Postgres>>,
+    file: Option<std::fs::File>,
+}
+
+impl StartupLock {
+    async fn sqlite(db_path: &Path) -> DbResult<StartupLock> {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        let file = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(StoreError::other)?
+        .map_err(|e| StoreError::other(format!("startup lock file: {e}")))?;
+        Ok(StartupLock {
+            pg: None,
+            file: Some(file),
+        })
+    }
+
+    pub async fn release(mut self) -> DbResult<()> {
+        self.file = None;
+        if let Some(mut conn) = self.pg.take() {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(STARTUP_LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StartupLock {
+    /// Not released (an error on the way): the connection is closed rather than returned
+    /// to the pool, which ends its session and with it the lock.
+    fn drop(&mut self) {
+        if let Some(conn) = self.pg.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 /// The database: a pool per backend.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -498,7 +557,16 @@ impl Db {
     /// the SQLite file and its directory if needed, and runs the migrations.
     pub async fn connect(url: &str) -> Result<Db, String> {
         let db = if let Some(path) = sqlite_path(url) {
-            Db::open_sqlite(&path).await?
+            // Before opening: switching a new file to WAL needs it alone.
+            let lock = StartupLock::sqlite(&path)
+                .await
+                .map_err(|e| format!("cannot take the startup lock: {e}"))?;
+            let db = Db::open_sqlite(&path).await?;
+            db.migrate()
+                .await
+                .map_err(|e| format!("migrations failed: {e}"))?;
+            drop(lock);
+            return Ok(db);
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Db::open_postgres(url).await?
         } else {
@@ -507,10 +575,37 @@ impl Db {
                 redact_url(url)
             ));
         };
+        let lock = db
+            .startup_lock()
+            .await
+            .map_err(|e| format!("cannot take the startup lock: {e}"))?;
         db.migrate()
             .await
             .map_err(|e| format!("migrations failed: {e}"))?;
+        lock.release()
+            .await
+            .map_err(|e| format!("cannot release the startup lock: {e}"))?;
         Ok(db)
+    }
+
+    /// Takes the database's startup lock: processes started together on one database
+    /// take turns at opening, migrating, seeding and the first start instead of racing
+    /// each other into duplicate keys. Release it with `StartupLock::release`.
+    pub async fn startup_lock(&self) -> DbResult<StartupLock> {
+        match self {
+            Db::Sqlite { path, .. } => StartupLock::sqlite(path).await,
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(STARTUP_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(StartupLock {
+                    pg: Some(conn),
+                    file: None,
+                })
+            }
+        }
     }
 
     async fn open_sqlite(path: &Path) -> Result<Db, String> {

@@ -399,12 +399,12 @@ pub fn run_body(
                     let value = match m % 4 {
                         0 => json!(n as f64 + p as f64 / 10.0 + m as f64 / 1000.0 + 0.25),
                         1 => json!(format!("v-{n}-{p}-{m}")),
-                        2 => json!(n % 2 == 0),
+                        2 => json!(n.is_multiple_of(2)),
                         _ => json!(n * 1000 + (p * 100 + m) as u64),
                     };
                     json!({
                         "name": format!("m{m}"),
-                        "outcome": if (n + m as u64) % 5 == 0 { "FAIL" } else { "PASS" },
+                        "outcome": if (n + m as u64).is_multiple_of(5) { "FAIL" } else { "PASS" },
                         "measured_value": value,
                         "units": format!("u{}", m % 3),
                     })
@@ -412,7 +412,7 @@ pub fn run_body(
                 .collect();
             json!({
                 "name": format!("phase-{p:02}"),
-                "outcome": if (n + p as u64) % 7 == 0 { "FAIL" } else { "PASS" },
+                "outcome": if (n + p as u64).is_multiple_of(7) { "FAIL" } else { "PASS" },
                 "started_at": at(start + p as i64),
                 "ended_at": at(start + p as i64 + 1),
                 "measurements": ms,
@@ -425,7 +425,7 @@ pub fn run_body(
         "part_number": part,
         "started_at": at(start),
         "ended_at": at(start + 300),
-        "outcome": if n % 3 == 0 { "FAIL" } else { "PASS" },
+        "outcome": if n.is_multiple_of(3) { "FAIL" } else { "PASS" },
         "docstring": format!("run {n}"),
         "phases": phases,
     });

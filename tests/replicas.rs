@@ -1,0 +1,157 @@
+//! Several tofulab processes on one database: started at the same moment on a fresh
+//! database (with or without a seed file) they all come up, and clients ingesting
+//! through both see the same data; signed URLs of one work on the other.
+
+mod process_support;
+
+use process_support::{ProcessDb, Server, PROCEDURE_ID, STATION_KEY, USER_KEY};
+use serde_json::{json, Value};
+
+/// Starts two servers on `db` at the same moment; the reason of any failure.
+async fn start_two(args: Vec<String>) -> Result<(Server, Server), String> {
+    let spawn = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            std::panic::catch_unwind(|| Server::start(&refs))
+        })
+    };
+    let (a, b) = (spawn(args.clone()), spawn(args));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(format!(
+            "a replica did not start: {:?} / {:?}",
+            a.err().and_then(|e| e.downcast_ref::<String>().cloned()),
+            b.err().and_then(|e| e.downcast_ref::<String>().cloned())
+        )),
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_start_together_on_a_fresh_database_twenty_times() {
+    let mut failures = Vec::new();
+    for round in 0..20 {
+        let db = ProcessDb::new().await;
+        let mut args = vec![
+            "--database-url".to_string(),
+            db.url.clone(),
+            "--rate-limit".into(),
+            "off".into(),
+        ];
+        let seeded = round % 2 == 0;
+        if seeded {
+            args.push("--seed".into());
+            args.push(db.seed().to_str().unwrap().to_string());
+        }
+        match start_two(args).await {
+            Ok((a, b)) => {
+                let orgs = db.count("SELECT COUNT(*) FROM organizations").await;
+                if orgs != 1 {
+                    failures.push(format!("round {round}: {orgs} organizations"));
+                }
+                // The first start's key is printed by exactly one of them.
+                let printed = [&a, &b]
+                    .iter()
+                    .filter(|s| s.stdout.text().contains("tp_user_"))
+                    .count();
+                if !seeded && printed != 1 {
+                    failures.push(format!("round {round}: {printed} first-start keys"));
+                }
+                a.stop_with("TERM");
+                b.stop_with("TERM");
+            }
+            Err(e) => failures.push(format!("round {round} (seed: {seeded}): {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn clients_ingesting_through_two_replicas_see_one_set_of_runs() {
+    let db = ProcessDb::new().await;
+    let seed = db.seed();
+    let args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--seed".into(),
+        seed.to_str().unwrap().to_string(),
+        "--rate-limit".into(),
+        "off".into(),
+    ];
+    let (a, b) = start_two(args).await.unwrap();
+    let urls = [a.url.clone(), b.url.clone()];
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        let url = urls[client % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut ids = Vec::new();
+            for n in 0..15 {
+                // Shared serials and parts: both replicas create and find the same rows.
+                let r = http
+                    .post(format!("{url}/api/v2/runs"))
+                    .bearer_auth(STATION_KEY)
+                    .json(&json!({"serial_number": format!("SN-{}", n % 5),
+                                  "part_number": format!("P-{}", n % 3), "batch_number": "B",
+                                  "procedure_id": PROCEDURE_ID, "outcome": "PASS",
+                                  "client_run_ref": format!("c{client}_{n}"),
+                                  "started_at": "2026-01-01T00:00:00Z",
+                                  "ended_at": "2026-01-01T00:00:01Z"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+                ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    assert_eq!(all.len(), 120);
+    assert_eq!(db.count("SELECT COUNT(*) FROM runs").await, 120, "none lost, none twice");
+    assert_eq!(db.count("SELECT COUNT(*) FROM units").await, 5);
+    assert_eq!(db.count("SELECT COUNT(*) FROM parts").await, 3);
+    assert_eq!(db.count("SELECT COUNT(*) FROM batches").await, 1);
+    for id in all.iter().step_by(7) {
+        for srv in [&a, &b] {
+            let (status, _) = srv.get(&format!("/api/v2/runs/{id}"), USER_KEY).await;
+            assert_eq!(status, 200);
+        }
+    }
+
+    // An upload URL from one replica, the download URL of the other.
+    let http = reqwest::Client::new();
+    let init: Value = http
+        .post(format!("{}/api/v2/attachments", a.url))
+        .bearer_auth(USER_KEY)
+        .json(&json!({"name": "x.bin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put_url = init["upload_url"].as_str().unwrap().replace(&a.url, &b.url);
+    let put = http.put(put_url).body(vec![7u8; 1000]).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let link = http
+        .patch(format!("{}/api/v2/runs/{}", b.url, all[0]))
+        .bearer_auth(USER_KEY)
+        .json(&json!({"attachments": [init["id"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), 200);
+    let (_, run) = b.get(&format!("/api/v2/runs/{}", all[0]), USER_KEY).await;
+    let get_url = run["attachments"][0]["download_url"]
+        .as_str()
+        .unwrap()
+        .replace(&b.url, &a.url);
+    let bytes = http.get(get_url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], &[7u8; 1000][..]);
+    a.stop_with("TERM");
+    b.stop_with("TERM");
+}
