@@ -33,9 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::db::Db;
@@ -127,6 +129,10 @@ impl AppState {
     }
 }
 
+/// The request id header: taken from the request when a client (or proxy) sent one,
+/// generated (a UUID) otherwise, answered on every response and named in every log line.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.max_body_size).unwrap_or(usize::MAX);
@@ -144,7 +150,12 @@ pub fn app(state: AppState) -> Router {
                 // Method and path only: no headers (they carry API keys), no query strings
                 // (signed URLs carry signatures).
                 .make_span_with(|req: &axum::http::Request<_>| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
@@ -154,6 +165,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             middleware::connection::close_for_rust_client,
         ))
+        // Outermost: every answer (panics and rejections included) carries the id, and
+        // the trace span above names it in every log line of the request.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }
 

@@ -101,7 +101,12 @@ async fn clients_ingesting_through_two_replicas_see_one_set_of_runs() {
                     .await
                     .unwrap();
                 assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-                ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+                ids.push(
+                    r.json::<Value>().await.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
             }
             ids
         }));
@@ -111,7 +116,11 @@ async fn clients_ingesting_through_two_replicas_see_one_set_of_runs() {
         all.extend(t.await.unwrap());
     }
     assert_eq!(all.len(), 120);
-    assert_eq!(db.count("SELECT COUNT(*) FROM runs").await, 120, "none lost, none twice");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM runs").await,
+        120,
+        "none lost, none twice"
+    );
     assert_eq!(db.count("SELECT COUNT(*) FROM units").await, 5);
     assert_eq!(db.count("SELECT COUNT(*) FROM parts").await, 3);
     assert_eq!(db.count("SELECT COUNT(*) FROM batches").await, 1);
@@ -135,7 +144,12 @@ async fn clients_ingesting_through_two_replicas_see_one_set_of_runs() {
         .await
         .unwrap();
     let put_url = init["upload_url"].as_str().unwrap().replace(&a.url, &b.url);
-    let put = http.put(put_url).body(vec![7u8; 1000]).send().await.unwrap();
+    let put = http
+        .put(put_url)
+        .body(vec![7u8; 1000])
+        .send()
+        .await
+        .unwrap();
     assert!(put.status().is_success(), "{}", put.status());
     let link = http
         .patch(format!("{}/api/v2/runs/{}", b.url, all[0]))
@@ -150,7 +164,14 @@ async fn clients_ingesting_through_two_replicas_see_one_set_of_runs() {
         .as_str()
         .unwrap()
         .replace(&b.url, &a.url);
-    let bytes = http.get(get_url).send().await.unwrap().bytes().await.unwrap();
+    let bytes = http
+        .get(get_url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(&bytes[..], &[7u8; 1000][..]);
     a.stop_with("TERM");
     b.stop_with("TERM");

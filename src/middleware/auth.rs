@@ -36,11 +36,15 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         // CLI's station daemon wipe its credentials.
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if let Err(e) = state.limiter.check(&LimitKey::ApiKey(caller.key_id)) {
-        return e.into_response();
-    }
+    let budget = match state.limiter.check(&LimitKey::ApiKey(caller.key_id)) {
+        Ok(budget) => budget,
+        Err(e) => return state.limiter.refusal(e),
+    };
     req.extensions_mut().insert(caller.clone());
     let mut response = next.run(req).await;
+    if let Some(budget) = budget {
+        budget.write(response.headers_mut());
+    }
     // For the request journal, which sits outside this layer.
     response.extensions_mut().insert(caller);
     response
@@ -48,7 +52,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 
 fn reject_unauthenticated(state: &AppState, ip: std::net::IpAddr, message: &str) -> Response {
     if let Err(e) = state.limiter.check(&LimitKey::Ip(ip)) {
-        return e.into_response();
+        return state.limiter.refusal(e);
     }
     ApiError::unauthorized(message).into_response()
 }

@@ -1,15 +1,21 @@
 //! Rate limiting with governor, keyed per API key once authenticated and per client IP
 //! before (so failed authentication attempts are limited too). Exceeding the quota gives
-//! `429 TOO_MANY_REQUESTS` with `Retry-After`. The keyed state is pruned periodically so
-//! it cannot grow without bound.
+//! `429 TOO_MANY_REQUESTS` with `Retry-After`; API answers carry the caller's budget as
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft
+//! "RateLimit header fields for HTTP"). The keyed state is pruned periodically so it
+//! cannot grow without bound.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::Quota;
 
 use crate::db::Id;
 use crate::error::ApiError;
@@ -23,28 +29,92 @@ pub enum LimitKey {
     Ip(IpAddr),
 }
 
+type Keyed = governor::RateLimiter<
+    LimitKey,
+    DefaultKeyedStateStore<LimitKey>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
 pub struct RateLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<LimitKey>>,
+    limiter: Option<Keyed>,
+    /// Requests allowed in a burst (every key has the same quota).
+    burst: u32,
+}
+
+/// A caller's budget after a request: what the `RateLimit-*` headers say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Requests allowed in a burst.
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the budget is whole again.
+    pub reset_secs: u64,
+}
+
+impl Budget {
+    /// Sets the `RateLimit-*` headers.
+    pub fn write(&self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+    }
 }
 
 impl RateLimiter {
     /// `None` disables limiting. The burst allows twice the per-second rate.
     pub fn new(per_second: Option<NonZeroU32>) -> Self {
-        let limiter = per_second.map(|n| {
-            let burst = n.saturating_mul(NonZeroU32::new(2).expect("2 is non-zero"));
+        let burst =
+            per_second.map(|n| n.saturating_mul(NonZeroU32::new(2).expect("2 is non-zero")));
+        let limiter = per_second.zip(burst).map(|(n, burst)| {
             governor::RateLimiter::keyed(Quota::per_second(n).allow_burst(burst))
+                .with_middleware::<StateInformationMiddleware>()
         });
-        RateLimiter { limiter }
+        RateLimiter {
+            limiter,
+            burst: burst.map_or(0, NonZeroU32::get),
+        }
     }
 
-    pub fn check(&self, key: &LimitKey) -> Result<(), ApiError> {
+    /// Counts a request against `key`: its remaining budget (`None` when limiting is
+    /// off), or a 429 (which carries the budget headers too).
+    pub fn check(&self, key: &LimitKey) -> Result<Option<Budget>, ApiError> {
         let Some(limiter) = &self.limiter else {
-            return Ok(());
+            return Ok(None);
         };
-        limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::too_many_requests(wait.as_secs_f64().ceil() as u64)
-        })
+        match limiter.check_key(key) {
+            Ok(snapshot) => {
+                let quota = snapshot.quota();
+                let remaining = snapshot.remaining_burst_capacity();
+                let used = quota.burst_size().get().saturating_sub(remaining);
+                let reset = quota.replenish_interval().as_secs_f64() * f64::from(used);
+                Ok(Some(Budget {
+                    limit: quota.burst_size().get(),
+                    remaining,
+                    reset_secs: reset.ceil() as u64,
+                }))
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(ApiError::too_many_requests(wait.as_secs_f64().ceil() as u64))
+            }
+        }
+    }
+
+    /// The answer to a request over budget: the 429 with the budget headers (nothing
+    /// remaining, whole again after `Retry-After`).
+    pub fn refusal(&self, e: ApiError) -> Response {
+        let reset_secs = e.retry_after_secs.unwrap_or(1);
+        let mut response = e.into_response();
+        if self.limiter.is_some() {
+            let budget = Budget {
+                limit: self.burst,
+                remaining: 0,
+                reset_secs,
+            };
+            budget.write(response.headers_mut());
+        }
+        response
     }
 
     /// Forgets keys whose buckets are full again (idle callers).

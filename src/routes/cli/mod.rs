@@ -118,6 +118,7 @@ fn limit_failures(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
     state
         .limiter
         .check(&crate::middleware::rate_limit::LimitKey::Ip(ip))
+        .map(drop)
 }
 
 /// The envelope of `e` plus an `error` string, for the CLI calls that read one.
