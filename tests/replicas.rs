@@ -1,10 +1,18 @@
 //! Several tofulab processes on one database: started at the same moment on a fresh
-//! database (with or without a seed file) they all come up, and clients ingesting
-//! through both see the same data; signed URLs of one work on the other.
+//! database (with or without a seed file) they all come up; clients ingesting through
+//! both see the same data; signed URLs of one work on the other; and a replica killed
+//! mid-ingest loses nothing that either replica acknowledged.
 
 mod process_support;
 
-use process_support::{ProcessDb, Server, PROCEDURE_ID, STATION_KEY, USER_KEY};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use process_support::{
+    assert_runs_present, run_body, ProcessDb, Server, PROCEDURE_ID, STATION_KEY, USER_KEY,
+};
+use rand::Rng;
 use serde_json::{json, Value};
 
 /// Starts two servers on `db` at the same moment; the reason of any failure.
@@ -175,4 +183,114 @@ async fn clients_ingesting_through_two_replicas_see_one_set_of_runs() {
     assert_eq!(&bytes[..], &[7u8; 1000][..]);
     a.stop_with("TERM");
     b.stop_with("TERM");
+}
+
+/// One client posting runs to `url` until `stop`; a failed request is fine only once
+/// `killed` (its replica was killed under it).
+async fn ingest(
+    url: String,
+    client: usize,
+    round: usize,
+    accepted: Arc<Mutex<Vec<(String, Value)>>>,
+    killed: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let http = process_support::http_client();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let serial = format!("R{round}-C{client}-{}", n / 2);
+        let body = run_body(&serial, &format!("P-{}", n % 3), Some("LOT"), n, 3, 4);
+        let sent = http
+            .post(format!("{url}/api/v2/runs"))
+            .bearer_auth(USER_KEY)
+            .json(&body)
+            .send()
+            .await;
+        let r = match sent {
+            Ok(r) => r,
+            Err(_) if killed.load(Ordering::SeqCst) => return Ok(()),
+            Err(e) => return Err(format!("client {client}: failed before the kill: {e}")),
+        };
+        let status = r.status().as_u16();
+        let text = match r.text().await {
+            Ok(t) => t,
+            Err(_) if killed.load(Ordering::SeqCst) => return Ok(()),
+            Err(e) => return Err(format!("client {client}: answer cut short: {e}")),
+        };
+        if status != 200 {
+            return Err(format!("client {client}: {status} {text}"));
+        }
+        let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        accepted.lock().unwrap().push((id, body));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_killed_mid_ingest_loses_nothing_the_other_acknowledged() {
+    let db = ProcessDb::new().await;
+    let seed = db.seed();
+    let args = vec![
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--seed".into(),
+        seed.to_str().unwrap().to_string(),
+        "--rate-limit".into(),
+        "off".into(),
+    ];
+    let (mut a, b) = start_two(args.clone()).await.unwrap();
+    let accepted: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    for round in 0..3 {
+        let killed = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let before = accepted.lock().unwrap().len();
+        let tasks: Vec<_> = (0..4)
+            .map(|c| {
+                let url = if c % 2 == 0 {
+                    a.url.clone()
+                } else {
+                    b.url.clone()
+                };
+                let killed = if c % 2 == 0 {
+                    killed.clone()
+                } else {
+                    Arc::new(AtomicBool::new(false))
+                };
+                tokio::spawn(ingest(
+                    url,
+                    c,
+                    round,
+                    accepted.clone(),
+                    killed,
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        while accepted.lock().unwrap().len() < before + 12 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let delay = rand::thread_rng().gen_range(0..300);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        killed.store(true, Ordering::SeqCst);
+        a.kill();
+        // The other replica keeps serving its clients a while after.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            t.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let all = accepted.lock().unwrap().clone();
+        assert_runs_present(&b.url, USER_KEY, &all).await;
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        a = Server::start(&refs);
+    }
+    assert_eq!(a.stop_with("TERM"), 0);
+    assert_eq!(b.stop_with("TERM"), 0);
+    db.assert_integrity().await;
 }

@@ -14,6 +14,8 @@ use crate::{bootstrap, AppState, Settings};
 
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
     init_logging(args.log_format);
+    // First of all: a SIGTERM during startup then stops the server as soon as it serves.
+    let shutdown = shutdown_signal()?;
 
     // --ephemeral: a fresh SQLite file in a temporary directory removed at exit.
     let (database_url, temp_dir) = if args.ephemeral {
@@ -100,7 +102,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         database = %crate::db::redact_url(&database_url),
         "tofulab listening on {local}"
     );
-    crate::serve(listener, state, shutdown_signal())
+    crate::serve(listener, state, shutdown)
         .await
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
@@ -109,25 +111,31 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that resolves on SIGINT or SIGTERM. The handlers are installed now, before
+/// the server announces itself: a supervisor may send SIGTERM as soon as it sees the
+/// server ready, and until a handler is installed that signal would kill the process
+/// without letting in-flight requests finish.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+    }
 }
