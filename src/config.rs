@@ -192,6 +192,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TOFULAB_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<AdminToken>,
 
+    /// Prometheus metrics: `off`, `on` (`GET /metrics` next to the API, no key needed), or
+    /// an address to serve `GET /metrics` on a listener of its own.
+    #[arg(long, env = "TOFULAB_METRICS", default_value = "off")]
+    pub metrics: crate::monitoring::MetricsMode,
+
     /// How many `/api` requests the journal of the control API keeps.
     #[arg(long, env = "TOFULAB_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,

@@ -18,6 +18,7 @@ pub mod fields;
 pub mod import;
 pub mod metadata;
 pub mod middleware;
+pub mod monitoring;
 pub mod routes;
 pub mod rules;
 pub mod signing;
@@ -58,6 +59,8 @@ pub struct Settings {
     pub auto_approve_devices: bool,
     /// The control API (`/_tofulab`): off when `None` (no admin token).
     pub control: Option<Arc<control::ControlConfig>>,
+    /// Prometheus metrics (`--metrics`).
+    pub metrics: monitoring::MetricsMode,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             unlinked_upload_ttl: Duration::from_secs(86400),
             auto_approve_devices: false,
             control: None,
+            metrics: monitoring::MetricsMode::Off,
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct AppState {
     pub faults: Arc<control::faults::Faults>,
     /// The request journal (control API).
     pub journal: Arc<control::journal::Journal>,
+    /// The metrics recorder's handle, when metrics are on.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
@@ -93,6 +99,7 @@ impl AppState {
         let signer = Signer::new(db::settings::signing_secret(&db).await?);
         let limiter = Arc::new(limiter);
         let journal_size = settings.control.as_ref().map_or(0, |c| c.journal_size);
+        let settings_metrics = settings.metrics;
         limiter.spawn_pruner(Duration::from_secs(60));
         let state = AppState {
             db,
@@ -101,6 +108,7 @@ impl AppState {
             signer,
             faults: Arc::default(),
             journal: Arc::new(control::journal::Journal::new(journal_size)),
+            metrics: (settings_metrics != monitoring::MetricsMode::Off).then(monitoring::handle),
         };
         state.spawn_upload_sweeper();
         Ok(state)
@@ -137,6 +145,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.max_body_size).unwrap_or(usize::MAX);
     routes::router(state.clone())
+        // Innermost, inside routing: the matched route names the operation.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            monitoring::track,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         // So that 413 messages can cite the limit.
         .layer(axum::Extension(extract::BodyLimit(

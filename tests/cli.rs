@@ -446,6 +446,7 @@ fn help_lists_every_option() {
         ("--unlinked-upload-ttl", "TOFULAB_UNLINKED_UPLOAD_TTL"),
         ("--admin-token", "TOFULAB_ADMIN_TOKEN"),
         ("--journal-size", "TOFULAB_JOURNAL_SIZE"),
+        ("--metrics", "TOFULAB_METRICS"),
     ] {
         for (name, text) in [("tofulab --help", &top), ("tofulab serve --help", &serve)] {
             assert!(text.contains(option), "{name} lacks {option}");

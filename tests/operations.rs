@@ -1,6 +1,7 @@
 //! Operations: every answer carries `X-Request-Id` (the client's, or a new UUID) and
 //! every log line of the request names it; API answers carry the caller's rate-limit
-//! budget (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`).
+//! budget (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`); Prometheus metrics
+//! move as requests are made.
 
 mod common;
 mod process_support;
@@ -117,4 +118,150 @@ async fn api_answers_carry_the_rate_limit_budget() {
     let org = open.org("Lab").await;
     let r = open.get("/api/v2/whoami", &org.user_key).await;
     assert!(r.headers.get("ratelimit-limit").is_none());
+}
+
+/// The value of the series `name` whose labels include every `k="v"` of `labels`
+/// (0 when absent), from a scrape.
+fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| {
+            let head = l.rsplit_once(' ').map_or("", |(h, _)| h);
+            let rest = &head[name.len()..];
+            (rest.is_empty() || rest.starts_with('{'))
+                && labels
+                    .iter()
+                    .all(|(k, v)| head.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum()
+}
+
+async fn scrape(srv: &TestServer) -> String {
+    let r = srv.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        header(&r, "content-type").starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        r.headers
+    );
+    r.text.clone()
+}
+
+#[tokio::test]
+async fn metrics_move_as_requests_are_made() {
+    let settings = Settings {
+        metrics: tofulab::monitoring::MetricsMode::On,
+        ..Settings::default()
+    };
+    let srv = TestServer::start_with(settings.clone(), None).await;
+    let org = srv.org("Lab").await;
+    let before = scrape(&srv).await;
+    for _ in 0..3 {
+        srv.get("/api/v2/whoami", &org.user_key).await.expect(200);
+    }
+    let t = "2026-01-01T00:00:00Z";
+    let run = srv
+        .post(
+            "/api/v2/runs",
+            &org.station_key,
+            serde_json::json!({"serial_number": "SN-M", "part_number": "P", "outcome": "PASS",
+                "procedure_id": org.procedure_id, "started_at": t, "ended_at": t,
+                "phases": [{"name": "p", "outcome": "PASS", "started_at": t, "ended_at": t,
+                            "measurements": [{"name": "a", "outcome": "PASS"},
+                                             {"name": "b", "outcome": "PASS"},
+                                             {"name": "c", "outcome": "PASS"}]}]}),
+        )
+        .await;
+    let run_id = run.expect(200)["id"].as_str().unwrap().to_string();
+    srv.get(&format!("/api/v2/runs/{run_id}"), &org.user_key)
+        .await
+        .expect(200);
+    let upload = srv
+        .post(
+            "/api/v2/attachments",
+            &org.user_key,
+            serde_json::json!({"name": "a.bin"}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let put = reqwest::Client::new()
+        .put(upload["upload_url"].as_str().unwrap())
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let after = scrape(&srv).await;
+
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        series(&after, name, labels) - series(&before, name, labels)
+    };
+    let whoami = [
+        ("operation", "/api/v2/whoami"),
+        ("method", "GET"),
+        ("status", "200"),
+    ];
+    assert!(
+        delta("tofulab_http_requests_total", &whoami) >= 3.0,
+        "{after}"
+    );
+    let by_id = [("operation", "/api/v2/runs/{id}"), ("method", "GET")];
+    assert!(
+        delta("tofulab_http_requests_total", &by_id) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        delta("tofulab_http_request_duration_seconds_count", &whoami[..2]) >= 3.0,
+        "{after}"
+    );
+    assert!(delta("tofulab_runs_ingested_total", &[]) >= 1.0);
+    assert!(delta("tofulab_measurements_ingested_total", &[]) >= 3.0);
+    assert!(delta("tofulab_upload_bytes_total", &[]) >= 1000.0);
+    assert!(
+        after.contains("tofulab_db_connections{state=\"idle\"}"),
+        "{after}"
+    );
+    assert!(!after.contains(&org.user_key), "no key in the metrics");
+
+    // Rate-limited requests are counted.
+    let limited = TestServer::start_with(settings, Some(1)).await;
+    let org = limited.org("Lab").await;
+    let before = series(&scrape(&limited).await, "tofulab_rate_limited_total", &[]);
+    let mut refused = 0;
+    for _ in 0..6 {
+        if limited.get("/api/v2/whoami", &org.user_key).await.status == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 1);
+    let after = series(&scrape(&limited).await, "tofulab_rate_limited_total", &[]);
+    assert!(after - before >= refused as f64, "{before} → {after}");
+}
+
+#[tokio::test]
+async fn metrics_are_off_unless_asked_for_and_may_have_their_own_listener() {
+    let srv = TestServer::start().await;
+    let r = srv.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, 404);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let own = process_support::Server::start(&["--ephemeral", "--metrics", &addr]);
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("tofulab_db_connections"), "{text}");
+    let on_api = reqwest::get(format!("{}/metrics", own.url)).await.unwrap();
+    assert_eq!(on_api.status(), 404, "only on its own listener");
+    own.stop_with("TERM");
 }

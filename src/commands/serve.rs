@@ -10,6 +10,7 @@ use crate::config::ServeArgs;
 use crate::control::ControlConfig;
 use crate::db::Db;
 use crate::middleware::rate_limit::RateLimiter;
+use crate::monitoring::MetricsMode;
 use crate::{bootstrap, AppState, Settings};
 
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
@@ -88,6 +89,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             .admin_token
             .as_ref()
             .map(|token| Arc::new(ControlConfig::new(&token.0, seed, args.journal_size))),
+        metrics: args.metrics,
     };
     let state = AppState::new(
         db.clone(),
@@ -97,6 +99,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
     .await
     .map_err(|e| format!("startup failed: {e}"))?;
 
+    if let MetricsMode::Listen(addr) = args.metrics {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(crate::monitoring::scrape))
+            .with_state(state.clone());
+        tracing::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, app).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     tracing::info!(
         url = %shown_url,
         database = %crate::db::redact_url(&database_url),

@@ -723,6 +723,19 @@ impl Db {
         }
     }
 
+    /// Connections of the pools: (in use, idle).
+    pub fn pool_stats(&self) -> (u32, u32) {
+        let of = |size: u32, idle: usize| (size.saturating_sub(idle as u32), idle as u32);
+        match self {
+            Db::Sqlite { write, read, .. } => {
+                let (wu, wi) = of(write.size(), write.num_idle());
+                let (ru, ri) = of(read.size(), read.num_idle());
+                (wu + ru, wi + ri)
+            }
+            Db::Postgres(pool) => of(pool.size(), pool.num_idle()),
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Db::Sqlite { write, read, .. } => {

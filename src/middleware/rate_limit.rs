@@ -104,6 +104,7 @@ impl RateLimiter {
     /// The answer to a request over budget: the 429 with the budget headers (nothing
     /// remaining, whole again after `Retry-After`).
     pub fn refusal(&self, e: ApiError) -> Response {
+        crate::monitoring::rate_limited();
         let reset_secs = e.retry_after_secs.unwrap_or(1);
         let mut response = e.into_response();
         if self.limiter.is_some() {

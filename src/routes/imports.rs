@@ -42,7 +42,7 @@ pub fn routes() -> Router<AppState> {
 /// Most files per structured import.
 const MAX_ITEMS: usize = 100;
 
-/// Importers of the contract; only OpenHTF is implemented.
+/// The importers of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Importer {
     #[serde(rename = "OPENHTF")]
@@ -73,6 +73,19 @@ pub enum Plan {
 }
 
 impl Importer {
+    /// The name the contract spells.
+    pub fn name(self) -> &'static str {
+        match self {
+            Importer::OpenHtf => "OPENHTF",
+            Importer::Wats => "WATS",
+            Importer::Wsxf => "WSXF",
+            Importer::Atml => "ATML",
+            Importer::TestStand => "TESTSTAND",
+            Importer::Stdf => "STDF",
+            Importer::Atdf => "ATDF",
+        }
+    }
+
     /// How files of this importer are read.
     pub fn plan(self) -> Plan {
         match self {
@@ -205,6 +218,7 @@ async fn structured(
             tracing::error!(error = %e, "structured import task failed");
             Err(structured::Failure("Internal server error".into()))
         });
+        crate::monitoring::import_done(item.importer.name(), outcome.is_ok());
         results.push(match outcome {
             Ok(done) => ImportStructuredResult {
                 upload_id: item.upload_id,

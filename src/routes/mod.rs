@@ -73,10 +73,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             state.clone(),
             crate::control::journal::record,
         ));
-    let router = match state.settings.control {
-        Some(_) => Router::new().nest("/_tofulab", control::routes(state)),
+    let mut router = match state.settings.control {
+        Some(_) => Router::new().nest("/_tofulab", control::routes(state.clone())),
         None => Router::new(),
     };
+    if state.settings.metrics == crate::monitoring::MetricsMode::On {
+        router = router.route("/metrics", get(crate::monitoring::scrape));
+    }
     router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -42,7 +42,10 @@ impl Db {
             e.is_retryable() || e.is_unique_violation() || e.is_foreign_key_violation()
         };
         match retry(raced, || self.create_run_once(caller, &run, run_id, &rows)).await? {
-            Created::New => Ok(run_id),
+            Created::New => {
+                crate::monitoring::runs_ingested(1, measurement_count(&run));
+                Ok(run_id)
+            }
             Created::Duplicate => self
                 .run_by_client_ref(caller.org_id, &run)
                 .await?
@@ -84,6 +87,7 @@ impl Db {
             tx.commit().await
         })
         .await?;
+        crate::monitoring::runs_ingested(runs.len(), runs.iter().map(measurement_count).sum());
         Ok(ids)
     }
 
@@ -116,6 +120,10 @@ impl Db {
         }
         Ok(created)
     }
+}
+
+fn measurement_count(run: &NewRun) -> usize {
+    run.phases.iter().map(|p| p.measurements.len()).sum()
 }
 
 async fn insert_run(

@@ -110,6 +110,7 @@ pub(super) async fn upload(
             return Err(e);
         }
     };
+    crate::monitoring::upload_bytes(size.max(0) as u64);
     let mut resp = axum::Json(FileUploadResponse {
         id,
         size,
