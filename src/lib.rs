@@ -148,7 +148,7 @@ pub fn app(state: AppState) -> Router {
         // Innermost, inside routing: the matched route names the operation.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            monitoring::track,
+            monitoring::http::track,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
         // So that 413 messages can cite the limit.

@@ -104,7 +104,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
         let app = axum::Router::new()
-            .route("/metrics", axum::routing::get(crate::monitoring::scrape))
+            .route(
+                "/metrics",
+                axum::routing::get(crate::monitoring::http::scrape),
+            )
             .with_state(state.clone());
         tracing::info!("metrics on http://{addr}/metrics");
         tokio::spawn(async move {

@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         None => Router::new(),
     };
     if state.settings.metrics == crate::monitoring::MetricsMode::On {
-        router = router.route("/metrics", get(crate::monitoring::scrape));
+        router = router.route("/metrics", get(crate::monitoring::http::scrape));
     }
     router
         .route("/healthz", get(health::healthz))
