@@ -172,6 +172,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TOFULAB_MAX_UPLOAD_SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_upload_size: u64,
 
+    /// Seconds a request body may stall (no bytes arriving) before the request ends with
+    /// 408; a large upload that is still moving is never cut.
+    #[arg(long, env = "TOFULAB_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
+
     /// Lifetime of signed upload and download URLs, in seconds.
     #[arg(long, env = "TOFULAB_SIGNED_URL_TTL", default_value_t = 3600)]
     pub signed_url_ttl: u64,

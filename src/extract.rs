@@ -140,9 +140,26 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<bytes
         if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::payload_too_large(limit)
         } else {
-            ApiError::bad_request(format!("Could not read the request body: {rej}"))
+            body_error(&rej)
         }
     })
+}
+
+/// What a request body that could not be read answers: 408 when it stalled past the
+/// request timeout (`--request-timeout`), else 400 (the client went away or sent a
+/// broken body).
+pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "Request timeout: the body stopped arriving (--request-timeout); send it again",
+            );
+        }
+        cause = c.source();
+    }
+    ApiError::bad_request(format!("Could not read the request body: {e}"))
 }
 
 /// The configured JSON body limit, put in request extensions so 413 messages can cite it.

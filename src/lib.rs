@@ -38,7 +38,9 @@ use axum::http::HeaderName;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::db::Db;
@@ -61,6 +63,8 @@ pub struct Settings {
     pub control: Option<Arc<control::ControlConfig>>,
     /// Prometheus metrics (`--metrics`).
     pub metrics: monitoring::MetricsMode,
+    /// The longest a request body may stall (no bytes) before the request ends with 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
             auto_approve_devices: false,
             control: None,
             metrics: monitoring::MetricsMode::Off,
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -151,6 +156,13 @@ pub fn app(state: AppState) -> Router {
             monitoring::http::track,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        // A body that stalls (no bytes for the request timeout) fails, and its reader
+        // answers 408 (`extract::body_error`); one still moving is never cut.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(RequestBodyTimeoutLayer::new(state.settings.request_timeout))
+                .layer(MapRequestBodyLayer::new(axum::body::Body::new)),
+        )
         // So that 413 messages can cite the limit.
         .layer(axum::Extension(extract::BodyLimit(
             state.settings.max_body_size,

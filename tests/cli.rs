@@ -447,6 +447,7 @@ fn help_lists_every_option() {
         ("--admin-token", "TOFULAB_ADMIN_TOKEN"),
         ("--journal-size", "TOFULAB_JOURNAL_SIZE"),
         ("--metrics", "TOFULAB_METRICS"),
+        ("--request-timeout", "TOFULAB_REQUEST_TIMEOUT"),
     ] {
         for (name, text) in [("tofulab --help", &top), ("tofulab serve --help", &serve)] {
             assert!(text.contains(option), "{name} lacks {option}");

@@ -265,3 +265,107 @@ async fn metrics_are_off_unless_asked_for_and_may_have_their_own_listener() {
     assert_eq!(on_api.status(), 404, "only on its own listener");
     own.stop_with("TERM");
 }
+
+/// Sends `head` then the body in `pieces` with `pause` between them (stopping after
+/// `stop_after` pieces if given), and returns the raw answer.
+async fn slow_request(
+    addr: &str,
+    head: String,
+    body: &[u8],
+    pieces: usize,
+    pause: std::time::Duration,
+    stop_after: Option<usize>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = body.len().div_ceil(pieces);
+    for (i, piece) in body.chunks(chunk).enumerate() {
+        if stop_after.is_some_and(|n| i >= n) {
+            break;
+        }
+        tcp.write_all(piece).await.unwrap();
+        tcp.flush().await.unwrap();
+        tokio::time::sleep(pause).await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_and_a_moving_one_is_never_cut() {
+    let settings = Settings {
+        request_timeout: std::time::Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let srv = TestServer::start_with(settings, None).await;
+    let org = srv.org("Lab").await;
+    let addr = srv.url.trim_start_matches("http://").to_string();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "serial_number": "SN-SLOW", "part_number": "P", "outcome": "PASS",
+        "procedure_id": org.procedure_id, "started_at": "2026-01-01T00:00:00Z",
+        "ended_at": "2026-01-01T00:00:01Z"}))
+    .unwrap();
+    let head = |path: &str, len: usize, auth: bool| {
+        let auth = if auth {
+            format!("authorization: Bearer {}\r\n", org.user_key)
+        } else {
+            String::new()
+        };
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\n\
+             content-length: {len}\r\nconnection: close\r\n\r\n"
+        )
+    };
+    let pause = std::time::Duration::from_millis(300);
+
+    // Stalls after a few bytes: 408 in the envelope.
+    let stalled = slow_request(
+        &addr,
+        head("/api/v2/runs", body.len(), true),
+        &body,
+        10,
+        pause,
+        Some(2),
+    )
+    .await;
+    assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
+    assert!(stalled.contains("\"code\":\"TIMEOUT\""), "{stalled}");
+
+    // Still moving, for three times the timeout in all: never cut.
+    let moving = slow_request(
+        &addr,
+        head("/api/v2/runs", body.len(), true),
+        &body,
+        10,
+        pause,
+        None,
+    )
+    .await;
+    assert!(moving.starts_with("HTTP/1.1 200"), "{moving}");
+
+    // An upload that stalls: 408, and nothing is kept.
+    let upload = srv
+        .post(
+            "/api/v2/attachments",
+            &org.user_key,
+            serde_json::json!({"name": "s.bin"}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    let url = upload["upload_url"].as_str().unwrap();
+    let path = &url[url.find("/files/").unwrap()..];
+    let bytes = vec![5u8; 10_000];
+    let put = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        bytes.len()
+    );
+    let stalled = slow_request(&addr, put, &bytes, 10, pause, Some(3)).await;
+    assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
+}

@@ -90,6 +90,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|token| Arc::new(ControlConfig::new(&token.0, seed, args.journal_size))),
         metrics: args.metrics,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
     };
     let state = AppState::new(
         db.clone(),

@@ -23,9 +23,6 @@ use crate::extract::Path;
 use crate::signing::SignatureError;
 use crate::AppState;
 
-/// An upload that sends nothing for this long is abandoned (408, nothing kept).
-const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Stored for uploads sent without a (usable) `Content-Type`, e.g. by the legacy client
 /// for names without a known extension.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -123,23 +120,11 @@ pub(super) async fn upload(
     Ok(resp)
 }
 
-/// The request body as a stream of byte frames; a broken connection or a client that
-/// sends nothing for `UPLOAD_IDLE_TIMEOUT` ends it with an error.
+/// The request body as a stream of byte frames; a broken connection, or a client that
+/// sends nothing for the request timeout (`--request-timeout`), ends it with an error.
 fn body_frames(body: Body) -> impl futures_util::Stream<Item = ApiResult<bytes::Bytes>> {
-    futures_util::stream::unfold(body.into_data_stream(), |mut frames| async move {
-        let item = match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, frames.next()).await {
-            Ok(None) => return None,
-            Ok(Some(Ok(bytes))) => Ok(bytes),
-            Ok(Some(Err(e))) => Err(ApiError::bad_request(format!(
-                "The upload was interrupted: {e}"
-            ))),
-            Err(_) => Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "Upload timeout: no bytes received for two minutes, send it again",
-            )),
-        };
-        Some((item, frames))
-    })
+    body.into_data_stream()
+        .map(|frame| frame.map_err(|e| crate::extract::body_error(&e)))
 }
 
 /// Reads and discards what remains of a refused upload (413, or 404 when the attachment
