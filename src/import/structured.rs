@@ -259,10 +259,14 @@ pub async fn import(
     }
     let import_id = loop {
         if !allow_duplicate {
+            // The same bytes imported as one run (OPENHTF) count too. A file import's
+            // end also links the upload as its first run's report, so that read comes
+            // first: read after it, the file import's runs are then seen whole if that
+            // end happened in between, never the first run alone.
+            let single = db.run_of_report(org, &sha256).await?;
             let mut ids = db.runs_of_file_import(org, &sha256).await?;
             if ids.is_empty() {
-                // The same bytes imported as one run (OPENHTF) count too.
-                ids.extend(db.run_of_report(org, &sha256).await?);
+                ids.extend(single);
             }
             if !ids.is_empty() {
                 return Ok(Outcome {
