@@ -86,12 +86,20 @@ pub enum Command {
     /// Exit 0 when the server at URL answers `GET /readyz` with 200 (for container
     /// health checks), 1 otherwise.
     Healthcheck {
-        /// The server's base URL (plain HTTP).
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        /// The server's base URL (http:// or https://).
+        #[arg(
+            long,
+            env = "TOFULAB_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
         url: String,
         /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
+        /// For an https:// URL: the PEM file of the CA that signed the server's
+        /// certificate (the certificate must name the URL's host).
+        #[arg(long, env = "TOFULAB_HEALTHCHECK_CA_CERT")]
+        ca_cert: Option<PathBuf>,
     },
     /// Manage API keys.
     Keys {
@@ -151,6 +159,15 @@ pub struct ServeArgs {
     #[arg(long, env = "TOFULAB_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Serve HTTPS with this PEM certificate chain (server certificate first). Needs
+    /// --tls-key. Both files are read again on SIGHUP.
+    #[arg(long, env = "TOFULAB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TOFULAB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Seed file applied at startup (JSON, see README). Idempotent.
     #[arg(long, env = "TOFULAB_SEED")]
     pub seed: Option<PathBuf>,
@@ -176,6 +193,12 @@ pub struct ServeArgs {
     /// 408; a large upload that is still moving is never cut.
     #[arg(long, env = "TOFULAB_REQUEST_TIMEOUT", default_value_t = 60)]
     pub request_timeout: u64,
+
+    /// After SIGTERM/SIGINT, seconds in-flight requests get to finish before the
+    /// server exits anyway (an HTTP/2 client that never answers the closing handshake,
+    /// a transfer that would not end in time).
+    #[arg(long, env = "TOFULAB_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
 
     /// Lifetime of signed upload and download URLs, in seconds.
     #[arg(long, env = "TOFULAB_SIGNED_URL_TTL", default_value_t = 3600)]

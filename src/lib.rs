@@ -24,6 +24,7 @@ pub mod rules;
 pub mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod types;
 pub mod values;
 pub mod web;
@@ -36,7 +37,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::Router;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -65,6 +65,9 @@ pub struct Settings {
     pub metrics: monitoring::MetricsMode,
     /// The longest a request body may stall (no bytes) before the request ends with 408.
     pub request_timeout: Duration,
+    /// Served over TLS: URLs derived from a request's `Host` use `https`, and the
+    /// dashboard's session cookie is `Secure`.
+    pub tls: bool,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             control: None,
             metrics: monitoring::MetricsMode::Off,
             request_timeout: Duration::from_secs(60),
+            tls: false,
         }
     }
 }
@@ -198,23 +202,49 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for in-flight
-/// requests to finish.
-pub async fn serve(
-    listener: TcpListener,
+/// requests to finish. HTTP/1.1 and HTTP/2 on every listener: on plain TCP HTTP/2 is h2c
+/// with prior knowledge; over TLS (`tls::TlsListener`) the client picks by ALPN.
+pub async fn serve<L>(
+    listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use axum::serve::ListenerExt;
     // Before routing: a path rewrite inside the router would come too late.
     let app = tower::Layer::layer(
-        &tower::util::MapRequestLayer::new(collapse_leading_slashes),
+        &tower::util::MapRequestLayer::new(|req| {
+            host_from_authority(collapse_leading_slashes(req))
+        }),
         app(state),
     );
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
         SocketAddr,
     >(app);
-    axum::serve(listener, app)
+    // `tap_io` (a no-op) gives any listener the connect-info impl axum has for it.
+    axum::serve(listener.tap_io(|_| {}), app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// HTTP/2 names the host in the `:authority` pseudo-header (the URI), not in `Host`;
+/// copying it into `Host` lets every reader of `Host` (signed URLs, the dashboard's
+/// same-origin check) treat both protocols alike.
+fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    use axum::http::{header::HOST, HeaderValue};
+    if req.headers().contains_key(HOST) {
+        return req;
+    }
+    let authority = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    if let Some(host) = authority {
+        req.headers_mut().insert(HOST, host);
+    }
+    req
 }
 
 /// `//api/cli/login/redeem` → `/api/cli/login/redeem`. COMPAT: the TofuPilot CLI joins

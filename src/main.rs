@@ -18,7 +18,11 @@ async fn main() -> ExitCode {
             init_logging(LogFormat::Pretty);
             seed::seed(&file, &db.database_url).await
         }
-        Some(Command::Healthcheck { url, timeout }) => healthcheck::check(&url, timeout).await,
+        Some(Command::Healthcheck {
+            url,
+            timeout,
+            ca_cert,
+        }) => healthcheck::check(&url, timeout, ca_cert.as_deref()).await,
         Some(Command::MigrateData { from, to, force }) => {
             init_logging(LogFormat::Pretty);
             migrate_data::migrate(&from, &to, force).await

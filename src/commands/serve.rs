@@ -11,6 +11,7 @@ use crate::control::ControlConfig;
 use crate::db::Db;
 use crate::middleware::rate_limit::RateLimiter;
 use crate::monitoring::MetricsMode;
+use crate::tls::TlsFiles;
 use crate::{bootstrap, AppState, Settings};
 
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
@@ -28,6 +29,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         (url, Some(dir))
     } else {
         (args.database_url.clone(), None)
+    };
+
+    // Certificate problems are reported before anything else starts.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles::load(cert, key)?),
+        _ => None,
     };
 
     let db = Db::connect(&database_url).await?;
@@ -61,7 +68,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         } else {
             local.ip().to_string()
         };
-        format!("http://{host}:{}", local.port())
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", local.port())
     });
 
     if args.seed.is_none() {
@@ -91,6 +99,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
             .map(|token| Arc::new(ControlConfig::new(&token.0, seed, args.journal_size))),
         metrics: args.metrics,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        tls: tls.is_some(),
     };
     let state = AppState::new(
         db.clone(),
@@ -122,12 +131,72 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         database = %crate::db::redact_url(&database_url),
         "tofulab listening on {local}"
     );
-    crate::serve(listener, state, shutdown)
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
-    tracing::info!("stopped");
-    db.close().await;
+    // The shutdown signal, seen by the server (stop accepting, finish in-flight work)
+    // and by the grace period's clock.
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let served = async {
+        match &tls {
+            Some(files) => {
+                reload_on_sighup(files.clone())?;
+                crate::serve(files.listen(listener)?, state, shutdown).await
+            }
+            None => crate::serve(listener, state, shutdown).await,
+        }
+        .map_err(|e| format!("server error: {e}"))
+    };
+    let grace = Duration::from_secs(args.shutdown_timeout);
+    let finished = tokio::select! {
+        served = served => { served?; true }
+        _ = grace_over(stopping_rx, grace) => false,
+    };
+    if finished {
+        tracing::info!("stopped");
+    } else {
+        tracing::warn!(
+            "stopped after the {}s shutdown timeout: some connections were still open",
+            grace.as_secs()
+        );
+    }
+    // Handlers cut off by the timeout may still hold database connections.
+    let _ = tokio::time::timeout(Duration::from_secs(5), db.close()).await;
     drop(temp_dir);
+    Ok(())
+}
+
+/// Resolves `grace` after the shutdown signal.
+async fn grace_over(mut stopping: tokio::sync::watch::Receiver<bool>, grace: Duration) {
+    if stopping.wait_for(|s| *s).await.is_err() {
+        // The server ended on its own before any signal.
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(grace).await;
+}
+
+/// Reloads the TLS certificate and key on each SIGHUP (after a renewal); open
+/// connections keep the certificate they started with.
+fn reload_on_sighup(files: TlsFiles) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup =
+            signal(SignalKind::hangup()).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match files.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = files;
     Ok(())
 }
 

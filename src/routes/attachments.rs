@@ -206,7 +206,8 @@ async fn delete_unit_attachments(
 }
 
 /// The base URL clients reach this server at: `--public-url` when configured, else the
-/// request's `Host` (and `X-Forwarded-Proto`, default `http`).
+/// request's `Host` (and `X-Forwarded-Proto`, default `https` when serving TLS, else
+/// `http`).
 pub fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     use axum::http::header;
     if let Some(url) = &state.settings.public_url {
@@ -221,7 +222,7 @@ pub fn public_base(state: &AppState, headers: &HeaderMap) -> String {
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
+        .unwrap_or(if state.settings.tls { "https" } else { "http" });
     format!("{proto}://{host}")
 }
 

@@ -166,13 +166,14 @@ fn refuse(state: &AppState, ip: std::net::IpAddr, message: &str, next: Option<&s
 }
 
 /// The session cookie: HttpOnly, SameSite=Strict, for the whole site; `Secure` when the
-/// server's public URL is https. `max_age` 0 clears it.
+/// server serves TLS or its public URL is https. `max_age` 0 clears it.
 fn cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = state
-        .settings
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
+    let secure = state.settings.tls
+        || state
+            .settings
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"));
     let mut c =
         format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
     if secure {

@@ -9,6 +9,11 @@ The server runs on a free local port with `--rate-limit off` and the control API
   (`postgres://user@host:port/db`), a fresh database `tofulab_py_<random>` is created next
   to it with `psql` and dropped at the end.
 
+With `TOFULAB_TEST_TLS=1` the server serves HTTPS (HTTP/2 by ALPN) with a certificate
+from a private CA made by `scripts/make-test-ca`, and the session trusts that CA the way a
+station would: `SSL_CERT_FILE` (httpx, used by the v2 client, and OpenSSL) and
+`REQUESTS_CA_BUNDLE` (requests, used by the v1 client and OpenHTF uploads).
+
 The binary is `$TOFULAB_BIN`, else `$CARGO_TARGET_DIR/debug/tofulab`, else
 `target/debug/tofulab` (build it first: `cargo build`).
 """
@@ -16,6 +21,7 @@ The binary is `$TOFULAB_BIN`, else `$CARGO_TARGET_DIR/debug/tofulab`, else
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -97,13 +103,23 @@ def server(tmp_path_factory):
         db_args = ["--database-url", urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))]
 
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    tls_args, scheme, context = [], "http", None
+    if os.environ.get("TOFULAB_TEST_TLS") == "1":
+        pki = tmp_path_factory.mktemp("pki")
+        subprocess.run([str(REPO / "scripts" / "make-test-ca"), str(pki)], check=True,
+                       capture_output=True)
+        tls_args = ["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key")]
+        scheme = "https"
+        os.environ["SSL_CERT_FILE"] = str(pki / "ca.pem")
+        os.environ["REQUESTS_CA_BUNDLE"] = str(pki / "ca.pem")
+        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    url = f"{scheme}://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "tofulab.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [str(binary), "serve", *db_args, "--seed", str(SEED),
          "--listen", f"127.0.0.1:{port}", "--rate-limit", "off",
-         "--admin-token", ADMIN_TOKEN],
+         "--admin-token", ADMIN_TOKEN, *tls_args],
         stdout=log, stderr=subprocess.STDOUT,
     )
     srv = Server(url, log_path, admin_token=ADMIN_TOKEN, **_seed())
@@ -111,7 +127,7 @@ def server(tmp_path_factory):
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=context) as r:
                     if r.status == 200:
                         break
             except OSError:
