@@ -22,7 +22,7 @@
 //!   it halfway; it completes (or cleans up) and a later import of the file answers with
 //!   its runs. A claim whose process died is taken over after `STALE_IMPORT`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::db::file_imports::Claim;
 use crate::db::runs::NewRun;
-use crate::db::{Db, Id};
+use crate::db::{Db, Dialect, Id};
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::rules;
@@ -40,7 +40,7 @@ use crate::rules;
 /// Runs written per transaction, at most.
 const BATCH_RUNS: usize = 64;
 /// Measurements written per transaction, about (a batch closes once past it).
-const BATCH_MEASUREMENTS: usize = 10_000;
+const BATCH_MEASUREMENTS: usize = 6_000;
 /// Unit results in flight between the parser and the writer.
 const CHANNEL: usize = 4;
 /// Warnings returned per item; more are counted in one last entry.
@@ -308,6 +308,8 @@ pub async fn import(
         warnings: Vec::new(),
         dropped_warnings: 0,
         members: HashMap::new(),
+        writing: VecDeque::new(),
+        queued: 0,
     };
     match writer.run(input, format).await {
         Ok(()) if !writer.ids.is_empty() => {
@@ -368,6 +370,29 @@ struct Writer<'a> {
     dropped_warnings: usize,
     /// Operator emails already looked up: whether each is a member's.
     members: HashMap<String, bool>,
+    /// Batches being written while the next one is gathered, oldest first.
+    writing: VecDeque<tokio::task::JoinHandle<Written>>,
+    /// Runs handed to batches so far: the next batch's first position in the file.
+    queued: i64,
+}
+
+/// A batch written in the background: its runs and labels come back for the run-by-run
+/// retry when one of them was at fault.
+struct Written {
+    first_position: i64,
+    runs: Vec<NewRun>,
+    labels: Vec<String>,
+    result: crate::db::DbResult<Vec<Id>>,
+}
+
+/// Batches written at once: SQLite has one writer, so one batch writes while the next is
+/// parsed; Postgres writes several transactions in parallel (as concurrent posting
+/// clients do).
+fn batches_in_flight(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 1,
+        Dialect::Postgres => 2,
+    }
 }
 
 impl Writer<'_> {
@@ -387,9 +412,13 @@ impl Writer<'_> {
         // Dropping the receiver stops a parser still sending.
         drop(rx);
         let parsed = parser.await;
+        // The batch in flight ends before anything else: a failed import then deletes
+        // every run it wrote.
+        let settled = self.settle().await;
         if let Some(f) = failure {
             return Err(f);
         }
+        settled?;
         match parsed {
             Ok(Ok(())) => {}
             Ok(Err(ParseError::File(message))) => return Err(Failure(message)),
@@ -401,7 +430,8 @@ impl Writer<'_> {
                 return Err(Failure("Internal server error".into()));
             }
         }
-        self.flush().await
+        self.flush().await?;
+        self.settle().await
     }
 
     async fn take(&mut self, msg: Msg) -> Result<(), Failure> {
@@ -515,21 +545,59 @@ impl Writer<'_> {
         ));
     }
 
-    /// Writes the pending batch in one transaction; when that fails for a reason of one
-    /// run (not a storage fault), writes the runs one by one and skips the bad ones.
+    /// Starts writing the pending batch in one transaction, in the background, once
+    /// there is room (`batches_in_flight`): parsing the next batch overlaps the writes
+    /// (the parser thread and the writers run on separate cores). Each batch knows its
+    /// place in the file, so runs keep file order however the writes interleave.
     async fn flush(&mut self) -> Result<(), Failure> {
         if self.batch.is_empty() {
             return Ok(());
         }
+        while self.writing.len() >= batches_in_flight(self.db.dialect()) {
+            self.settle_oldest().await?;
+        }
         let runs = std::mem::take(&mut self.batch);
         let labels = std::mem::take(&mut self.labels);
         self.batch_measurements = 0;
-        let position = self.ids.len() as i64;
-        match self
-            .db
-            .create_import_batch(self.caller, &runs, self.import_id, position)
-            .await
-        {
+        let first_position = self.queued;
+        self.queued += runs.len() as i64;
+        let (db, caller, import_id) = (self.db.clone(), self.caller.clone(), self.import_id);
+        self.writing.push_back(tokio::spawn(async move {
+            let result = db
+                .create_import_batch(&caller, &runs, import_id, first_position)
+                .await;
+            Written {
+                first_position,
+                runs,
+                labels,
+                result,
+            }
+        }));
+        Ok(())
+    }
+
+    /// Waits for every batch being written, oldest first; the first failure is
+    /// returned once all have ended.
+    async fn settle(&mut self) -> Result<(), Failure> {
+        let mut outcome = Ok(());
+        while !self.writing.is_empty() {
+            let settled = self.settle_oldest().await;
+            if outcome.is_ok() {
+                outcome = settled;
+            }
+        }
+        outcome
+    }
+
+    /// Waits for the oldest batch being written. When its transaction failed for a
+    /// reason of one run (not a storage fault), writes its runs one by one and skips the
+    /// bad ones.
+    async fn settle_oldest(&mut self) -> Result<(), Failure> {
+        let Some(writing) = self.writing.pop_front() else {
+            return Ok(());
+        };
+        let written = writing.await.map_err(ApiError::internal)?;
+        match written.result {
             Ok(ids) => {
                 self.ids.extend(ids);
                 return Ok(());
@@ -537,15 +605,15 @@ impl Writer<'_> {
             Err(e) if !e.is_fault_of_the_input() => return Err(e.into()),
             Err(_) => {}
         }
-        for (label, run) in labels.iter().zip(runs) {
-            let position = self.ids.len() as i64;
+        let runs = written.labels.iter().zip(written.runs);
+        for (offset, (label, run)) in runs.enumerate() {
             match self
                 .db
                 .create_import_batch(
                     self.caller,
                     std::slice::from_ref(&run),
                     self.import_id,
-                    position,
+                    written.first_position + offset as i64,
                 )
                 .await
             {
