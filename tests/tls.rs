@@ -61,26 +61,20 @@ struct TlsServer {
     _db: ProcessDb,
 }
 
-async fn tls_server(ca: &TestCa, extra: &[&str]) -> TlsServer {
+async fn tls_server(ca: &TestCa) -> TlsServer {
     let db = ProcessDb::new().await;
     let cert = db.dir.path().join("server.pem");
     let key = db.dir.path().join("server.key");
     ca.issue(&cert, &key);
-    let seed = db.seed();
-    let mut args = vec![
-        "--database-url",
-        &db.url,
-        "--seed",
-        seed.to_str().unwrap(),
-        "--rate-limit",
-        "off",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let server = Server::start(&args);
+    let server = Server::start_on_with(
+        &db,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
     let port = server.url.rsplit(':').next().unwrap().to_string();
     TlsServer {
         url: format!("https://localhost:{port}"),
@@ -209,7 +203,7 @@ async fn attachment_round_trip(http: &reqwest::Client, base: &str, size: usize, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_client_works_over_tls_with_a_private_ca() {
     let ca = TestCa::new("Lab Root CA");
-    let srv = tls_server(&ca, &[]).await;
+    let srv = tls_server(&ca).await;
     let config =
         || tofupilot::config::ClientConfig::new(USER_KEY).base_url(format!("{}/api", srv.url));
 
@@ -296,7 +290,7 @@ async fn the_official_client_works_over_tls_with_a_private_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_by_alpn_over_tls_and_by_prior_knowledge_on_plain_http() {
     let ca = TestCa::new("Lab Root CA");
-    let srv = tls_server(&ca, &[]).await;
+    let srv = tls_server(&ca).await;
 
     // TLS: ALPN offers h2 first; a client that speaks only HTTP/1.1 still gets it.
     let h2 = trusting(&ca).build().unwrap();
@@ -342,7 +336,7 @@ async fn http2_by_alpn_over_tls_and_by_prior_knowledge_on_plain_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_certificate_and_keeps_open_connections() {
     let old_ca = TestCa::new("Old Root CA");
-    let srv = tls_server(&old_ca, &[]).await;
+    let srv = tls_server(&old_ca).await;
 
     // An HTTP/1.1 keep-alive connection and an HTTP/2 one, opened under the old
     // certificate.
@@ -405,7 +399,7 @@ async fn sighup_reloads_the_certificate_and_keeps_open_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_http2_upload_in_flight_finish() {
     let ca = TestCa::new("Lab Root CA");
-    let srv = tls_server(&ca, &[]).await;
+    let srv = tls_server(&ca).await;
     let h2 = trusting(&ca).build().unwrap();
     let r = h2
         .post(format!("{}/api/v2/attachments", srv.url))
@@ -449,15 +443,7 @@ async fn sigterm_lets_an_http2_upload_in_flight_finish() {
 async fn an_http2_client_that_never_answers_does_not_hold_the_shutdown() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let db = ProcessDb::new().await;
-    let seed = db.seed();
-    let srv = Server::start(&[
-        "--database-url",
-        &db.url,
-        "--seed",
-        seed.to_str().unwrap(),
-        "--shutdown-timeout",
-        "2",
-    ]);
+    let srv = Server::start_on_with(&db, &["--shutdown-timeout", "2"]);
     // An h2c connection: the preface and an empty SETTINGS frame, then silence (a
     // station whose machine froze). The server's closing handshake waits for a PING
     // answer that never comes.

@@ -283,15 +283,22 @@ impl Server {
 
     /// Starts serving `db` with its seed file and no rate limit.
     pub fn start_on(db: &ProcessDb) -> Server {
+        Server::start_on_with(db, &[])
+    }
+
+    /// `start_on` with more options.
+    pub fn start_on_with(db: &ProcessDb, extra: &[&str]) -> Server {
         let seed = db.seed();
-        Server::start(&[
+        let mut args = vec![
             "--database-url",
             &db.url,
             "--seed",
             seed.to_str().unwrap(),
             "--rate-limit",
             "off",
-        ])
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
     }
 
     /// Waits until stdout contains `needle` (the reader thread may lag behind stderr).
