@@ -106,6 +106,25 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage where attachment bytes are kept.
+    Blobs {
+        #[command(subcommand)]
+        command: BlobsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BlobsCommand {
+    /// Move attachment bytes kept in the database to an object store, verifying each by
+    /// SHA-256. Resumable (run it again after an interruption); the server may keep
+    /// running. Start the server with the same --blob-store afterwards.
+    Migrate {
+        /// The object store: s3://BUCKET/PREFIX (configured by the AWS_* variables).
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,6 +226,18 @@ pub struct ServeArgs {
     /// Uploads never finalized nor linked to anything are deleted after this many seconds.
     #[arg(long, env = "TOFULAB_UNLINKED_UPLOAD_TTL", default_value_t = 86400)]
     pub unlinked_upload_ttl: u64,
+
+    /// Where attachment bytes are written: `db` (rows of the database) or
+    /// `s3://BUCKET/PREFIX` (any S3-compatible store, configured by the AWS_* variables:
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Bytes
+    /// written before a switch stay readable; `tofulab blobs migrate` moves them.
+    #[arg(long, env = "TOFULAB_BLOB_STORE", default_value = "db")]
+    pub blob_store: String,
+
+    /// With an object store: downloads answer 307 to a presigned store URL (valid for the
+    /// signed URL's lifetime) instead of streaming the bytes through tofulab.
+    #[arg(long, env = "TOFULAB_BLOB_REDIRECT")]
+    pub blob_redirect: bool,
 
     /// Approve every device login of the TofuPilot CLI (`tofupilot login --url …`) for
     /// the only user of the database, without `tofulab keys approve-device`. For a

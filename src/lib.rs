@@ -143,8 +143,31 @@ impl AppState {
                 }
             }
         });
+        if self.db.objects().is_some() {
+            let db = self.db.clone();
+            let alive = Arc::downgrade(&self.settings);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(OBJECT_SWEEP_EVERY);
+                loop {
+                    tick.tick().await;
+                    if alive.strong_count() == 0 {
+                        return;
+                    }
+                    match db.sweep_object_deletions().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(objects = n, "deleted objects of deleted blobs"),
+                        Err(e) => tracing::warn!(error = %e, "object sweep failed; will retry"),
+                    }
+                }
+            });
+        }
     }
 }
+
+/// How often objects of deleted blobs are deleted from the object store. The queue is a
+/// table read with one indexed query, so a short period costs little and deleted bytes
+/// leave the bucket within seconds.
+const OBJECT_SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 /// The request id header: taken from the request when a client (or proxy) sent one,
 /// generated (a UUID) otherwise, answered on every response and named in every log line.

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tofulab::commands::{
-    backup, cli_keys, healthcheck, init_logging, keys, migrate_data, portable, seed, serve,
+    backup, blobs, cli_keys, healthcheck, init_logging, keys, migrate_data, portable, seed, serve,
 };
-use tofulab::config::{Cli, Command, KeysCommand, LogFormat};
+use tofulab::config::{BlobsCommand, Cli, Command, KeysCommand, LogFormat};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -58,6 +58,12 @@ async fn main() -> ExitCode {
         }) => {
             init_logging(LogFormat::Pretty);
             keys::create_key(user, station, organization, &db.database_url).await
+        }
+        Some(Command::Blobs {
+            command: BlobsCommand::Migrate { to, db },
+        }) => {
+            init_logging(LogFormat::Pretty);
+            blobs::migrate(&to, &db.database_url).await
         }
         Some(Command::Keys {
             command: KeysCommand::Cli(command),

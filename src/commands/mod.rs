@@ -2,6 +2,7 @@
 //! here; each command returns `Err(message)` for `main` to print.
 
 pub mod backup;
+pub mod blobs;
 pub mod cli_keys;
 pub mod healthcheck;
 pub mod keys;

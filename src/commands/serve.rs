@@ -37,7 +37,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         _ => None,
     };
 
-    let db = Db::connect(&database_url).await?;
+    let blob_store = crate::db::objects::parse_blob_store(&args.blob_store)?;
+    let mut db = Db::connect(&database_url).await?;
+    if let Some(objects) = blob_store {
+        tracing::info!(store = %objects.url(), redirect = args.blob_redirect, "attachment bytes go to an object store");
+        db = db.with_objects(objects.with_redirect(args.blob_redirect));
+    }
     // Replicas started together take turns at seeding and the first start.
     let startup = db
         .startup_lock()

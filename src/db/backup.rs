@@ -10,12 +10,12 @@ impl Db {
     /// `VACUUM INTO` reads one snapshot (WAL mode lets writers go on meanwhile) and writes
     /// a compact, self-contained file. SQLite only: Postgres has `pg_dump`.
     pub async fn backup_to(&self, path: &Path) -> DbResult<()> {
-        match self {
-            Db::Postgres(_) => Err(StoreError::rejected(
+        match &self.pools {
+            super::Pools::Postgres(_) => Err(StoreError::rejected(
                 "tofulab backup copies SQLite databases; back up Postgres with pg_dump or \
                  continuous archiving (see the README)",
             )),
-            Db::Sqlite { .. } => {
+            super::Pools::Sqlite { .. } => {
                 if path.exists() {
                     return Err(StoreError::rejected(format!(
                         "{} already exists: a backup never overwrites a file",

@@ -24,10 +24,13 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
+use object_store::multipart::PartId;
+
+use super::objects::{ObjectBlobs, PART_SIZE};
 use super::{Db, Id, Sql, Ts, Tx};
 use crate::db::error::{DbResult, StoreError};
 
@@ -105,15 +108,17 @@ impl Db {
         E: From<StoreError>,
     {
         let blob_id = Id::new();
+        let store_key = self.objects.as_ref().map(|o| o.key_for(blob_id));
         let mut tx = self.begin().await?;
         let created = tx
             .execute(
                 Sql::new(
-                    "INSERT INTO blobs (id, attachment_id, state, touched_at)
-                     SELECT $1, id, 'writing', $2 FROM attachments WHERE id = $3",
+                    "INSERT INTO blobs (id, attachment_id, state, touched_at, store_key)
+                     SELECT $1, id, 'writing', $2, $3 FROM attachments WHERE id = $4",
                 )
                 .bind(blob_id)
                 .bind(Ts::now())
+                .bind(store_key.as_deref())
                 .bind(attachment_id),
             )
             .await?;
@@ -127,10 +132,19 @@ impl Db {
         let guard = PendingBlob {
             db: self.clone(),
             blob_id,
+            store_key: store_key.clone(),
             armed: true,
         };
+        let sink = match (&self.objects, store_key) {
+            (Some(objects), Some(key)) => Sink::Object {
+                objects: objects.clone(),
+                key,
+                upload: None,
+            },
+            _ => Sink::Chunks,
+        };
         let result = self
-            .write_blob(attachment_id, blob_id, content_type, max_size, body)
+            .write_blob(attachment_id, blob_id, sink, content_type, max_size, body)
             .await;
         match result {
             Ok(stored) => {
@@ -150,6 +164,7 @@ impl Db {
         &self,
         attachment_id: Id,
         blob_id: Id,
+        mut sink: Sink,
         content_type: &str,
         max_size: u64,
         body: S,
@@ -161,8 +176,9 @@ impl Db {
         let mut body = std::pin::pin!(body);
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
-        let mut seq: i64 = 0;
-        let mut buf = BytesMut::with_capacity(CHUNK_SIZE);
+        let mut seq: usize = 0;
+        let piece = sink.piece_size();
+        let mut buf = BytesMut::with_capacity(piece);
         let mut last_touch = std::time::Instant::now();
         while let Some(frame) = body.next().await {
             let frame = frame?;
@@ -179,21 +195,21 @@ impl Db {
             hasher.update(&frame);
             let mut rest = &frame[..];
             while !rest.is_empty() {
-                let take = rest.len().min(CHUNK_SIZE - buf.len());
+                let take = rest.len().min(piece - buf.len());
                 buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
-                if buf.len() == CHUNK_SIZE {
-                    let chunk = buf.split().freeze();
-                    self.append_chunk(blob_id, seq, chunk).await?;
+                if buf.len() == piece {
+                    let data = buf.split().freeze();
+                    self.append_piece(&mut sink, blob_id, content_type, seq, data)
+                        .await?;
                     last_touch = std::time::Instant::now();
                     seq += 1;
-                    buf.reserve(CHUNK_SIZE);
+                    buf.reserve(piece);
                 }
             }
         }
-        if !buf.is_empty() {
-            self.append_chunk(blob_id, seq, buf.freeze()).await?;
-        }
+        self.finish_pieces(sink, blob_id, content_type, seq, buf.freeze())
+            .await?;
         let stored = StoredBlob {
             blob_id,
             size: size as i64,
@@ -202,6 +218,93 @@ impl Db {
         self.complete_blob(attachment_id, &stored, content_type)
             .await?;
         Ok(stored)
+    }
+
+    /// Writes one full piece: a chunk row, or a part of the object's multipart upload
+    /// (started, and its id recorded on the blob, with the first part). Each piece first
+    /// checks the blob is still `writing`.
+    async fn append_piece(
+        &self,
+        sink: &mut Sink,
+        blob_id: Id,
+        content_type: &str,
+        seq: usize,
+        data: Bytes,
+    ) -> DbResult<()> {
+        match sink {
+            Sink::Chunks => self.append_chunk(blob_id, seq as i64, data).await,
+            Sink::Object {
+                objects,
+                key,
+                upload,
+            } => {
+                if upload.is_none() {
+                    let id = objects.start_upload(key, content_type).await?;
+                    let mut tx = self.begin().await?;
+                    let recorded = tx
+                        .execute(
+                            Sql::new(
+                                "UPDATE blobs SET upload_id = $1, touched_at = $2
+                                 WHERE id = $3 AND state = 'writing'",
+                            )
+                            .bind(&id)
+                            .bind(Ts::now())
+                            .bind(blob_id),
+                        )
+                        .await;
+                    let recorded = match recorded {
+                        Ok(n) => tx.commit().await.map(|()| n),
+                        Err(e) => Err(e),
+                    };
+                    if !matches!(recorded, Ok(1)) {
+                        // Nothing else knows this upload: abort it here.
+                        let _ = objects.abort_upload(key, &id).await;
+                        return Err(recorded.err().unwrap_or_else(upload_gone));
+                    }
+                    *upload = Some((id, Vec::new()));
+                } else {
+                    let mut tx = self.begin().await?;
+                    touch_blob(&mut tx, blob_id).await?;
+                    tx.commit().await?;
+                }
+                let (id, parts) = upload.as_mut().expect("started above");
+                let part = objects.put_part(key, id, seq, data).await?;
+                parts.push(part);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what is left after the last full piece. An object smaller than one part is
+    /// written with a single `PUT`; a multipart upload gets its last part and is completed
+    /// (the object appears only now).
+    async fn finish_pieces(
+        &self,
+        sink: Sink,
+        blob_id: Id,
+        content_type: &str,
+        seq: usize,
+        rest: Bytes,
+    ) -> DbResult<()> {
+        match sink {
+            Sink::Chunks if rest.is_empty() => Ok(()),
+            Sink::Chunks => self.append_chunk(blob_id, seq as i64, rest).await,
+            Sink::Object {
+                objects,
+                key,
+                upload: None,
+            } => objects.put(&key, rest, content_type).await,
+            Sink::Object {
+                objects,
+                key,
+                upload: Some((id, mut parts)),
+            } => {
+                if !rest.is_empty() {
+                    parts.push(objects.put_part(&key, &id, seq, rest).await?);
+                }
+                objects.complete_upload(&key, &id, parts).await
+            }
+        }
     }
 
     /// Appends one chunk in its own short transaction, refreshing the blob's activity
@@ -233,7 +336,7 @@ impl Db {
         let n = tx
             .execute(
                 Sql::new(
-                    "UPDATE blobs SET state = 'complete', size = $1, sha256 = $2
+                    "UPDATE blobs SET state = 'complete', size = $1, sha256 = $2, upload_id = NULL
                      WHERE id = $3 AND state = 'writing'",
                 )
                 .bind(stored.size)
@@ -273,7 +376,8 @@ impl Db {
         tx.commit().await
     }
 
-    /// Deletes a blob and its chunks (a no-op when it is already gone).
+    /// Deletes a blob and its chunks (a no-op when it is already gone). Its object, if
+    /// any, is queued for deletion by the database trigger.
     pub async fn delete_blob(&self, blob_id: Id) -> DbResult<()> {
         let mut tx = self.begin().await?;
         tx.execute(Sql::new("DELETE FROM blobs WHERE id = $1").bind(blob_id))
@@ -281,10 +385,81 @@ impl Db {
         tx.commit().await
     }
 
-    /// Bytes `start..end` (end exclusive) of a complete blob, read one chunk per query.
-    /// The stream fails if the blob disappears meanwhile (replaced by a re-upload or
-    /// deleted): the response is then cut short rather than completed with wrong bytes.
+    /// Deletes a failed upload's blob. Its object is queued for deletion even when the
+    /// row was already gone (deleted with its attachment while the upload ran): the
+    /// upload may have written the object after that delete queued it.
+    async fn discard_blob(&self, blob_id: Id, store_key: Option<&str>) -> DbResult<()> {
+        let mut tx = self.begin().await?;
+        let deleted = tx
+            .execute(Sql::new("DELETE FROM blobs WHERE id = $1").bind(blob_id))
+            .await?;
+        if let (0, Some(key)) = (deleted, store_key) {
+            tx.execute(Sql::new("INSERT INTO object_deletions (store_key) VALUES ($1)").bind(key))
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Bytes `start..end` (end exclusive) of a complete blob, from the database (one
+    /// chunk per query) or the object store, wherever the blob's bytes are. The stream
+    /// fails if the blob disappears meanwhile (replaced by a re-upload or deleted): the
+    /// response is then cut short rather than completed with wrong bytes.
     pub fn blob_bytes(
+        &self,
+        blob_id: Id,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let db = self.clone();
+        futures_util::stream::once(async move {
+            let key = db
+                .blob_store_key(blob_id)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(match key {
+                None => db.chunk_bytes(blob_id, start, end).boxed(),
+                Some(key) => match &db.objects {
+                    Some(objects) => objects.read(key, start..end).boxed(),
+                    None => {
+                        let e = std::io::Error::other(format!(
+                            "blob {blob_id} is in an object store; start tofulab with its \
+                             --blob-store to read it"
+                        ));
+                        futures_util::stream::once(async move { Err(e) }).boxed()
+                    }
+                },
+            })
+        })
+        .try_flatten()
+    }
+
+    /// Where a blob's bytes are: `Some(key)` in the object store, `None` in the database.
+    async fn blob_store_key(&self, blob_id: Id) -> DbResult<Option<String>> {
+        let row: Option<(Option<String>,)> = self
+            .read()
+            .fetch_optional(Sql::new("SELECT store_key FROM blobs WHERE id = $1").bind(blob_id))
+            .await?;
+        Ok(row.and_then(|r| r.0))
+    }
+
+    /// A presigned store URL for downloading a blob, when downloads redirect
+    /// (`--blob-redirect`) and the blob's bytes are in the object store.
+    pub async fn blob_redirect(
+        &self,
+        blob_id: Id,
+        expires_in: Duration,
+    ) -> DbResult<Option<String>> {
+        let Some(objects) = self.objects.as_ref().filter(|o| o.redirects()) else {
+            return Ok(None);
+        };
+        match self.blob_store_key(blob_id).await? {
+            Some(key) => Ok(Some(objects.presigned_get(&key, expires_in).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Bytes `start..end` of a blob kept in the database, one chunk per query.
+    fn chunk_bytes(
         &self,
         blob_id: Id,
         start: u64,
@@ -342,6 +517,152 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Drains the object deletion queue (filled by the `blobs` trigger): aborts unfinished
+    /// multipart uploads and deletes objects, then their queue rows, in batches. Several
+    /// replicas may drain at once: every step is idempotent. Without an object store
+    /// there is nothing to do. Returns how many objects were deleted.
+    pub async fn sweep_object_deletions(&self) -> DbResult<u64> {
+        const BATCH: i64 = 100;
+        let Some(objects) = &self.objects else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        loop {
+            let queued: Vec<(i64, String, Option<String>)> = self
+                .read()
+                .fetch_all(
+                    Sql::new(
+                        "SELECT id, store_key, upload_id FROM object_deletions ORDER BY id LIMIT $1",
+                    )
+                    .bind(BATCH),
+                )
+                .await?;
+            if queued.is_empty() {
+                return Ok(done);
+            }
+            for (id, key, upload_id) in &queued {
+                if let Some(upload_id) = upload_id {
+                    objects.abort_upload(key, upload_id).await?;
+                }
+                objects.delete(key).await?;
+                let mut tx = self.begin().await?;
+                tx.execute(Sql::new("DELETE FROM object_deletions WHERE id = $1").bind(*id))
+                    .await?;
+                tx.commit().await?;
+                done += 1;
+            }
+        }
+    }
+}
+
+/// What `Db::migrate_blobs` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BlobMigration {
+    /// Blobs whose bytes moved to the object store (verified by SHA-256).
+    pub moved: u64,
+    pub bytes: u64,
+    /// Blobs deleted while they were being copied (their copy was deleted too).
+    pub gone: u64,
+}
+
+impl Db {
+    /// Moves the bytes of every complete blob kept in the database to `objects`, one blob
+    /// at a time: copy, read the object back and compare its SHA-256 with the recorded
+    /// one, then point the blob at the object and delete its chunks in one transaction.
+    /// Resumable: an interrupted run leaves every blob either moved or untouched (a copy
+    /// not yet recorded is overwritten by the next run), and the next run continues with
+    /// the blobs left. The server may keep running meanwhile.
+    pub async fn migrate_blobs(
+        &self,
+        objects: &ObjectBlobs,
+        mut progress: impl FnMut(&BlobMigration),
+    ) -> DbResult<BlobMigration> {
+        let mut report = BlobMigration::default();
+        let mut after = Id::NIL;
+        loop {
+            let next: Option<(Id, i64, String, Option<String>)> = self
+                .read()
+                .fetch_optional(
+                    Sql::new(
+                        "SELECT b.id, b.size, b.sha256, a.content_type
+                         FROM blobs b JOIN attachments a ON a.id = b.attachment_id
+                         WHERE b.state = 'complete' AND b.store_key IS NULL AND b.id > $1
+                         ORDER BY b.id LIMIT 1",
+                    )
+                    .bind(after),
+                )
+                .await?;
+            let Some((blob_id, size, sha256, content_type)) = next else {
+                return Ok(report);
+            };
+            after = blob_id;
+            let size = size as u64;
+            let key = objects.key_for(blob_id);
+            let content_type = content_type.unwrap_or_default();
+            let copied = objects
+                .upload_stream(&key, &content_type, self.chunk_bytes(blob_id, 0, size))
+                .await;
+            let copied = match copied {
+                Ok(c) => c,
+                // Deleted (or replaced) while it was read: nothing to move.
+                Err(_) if !self.blob_exists(blob_id).await? => {
+                    objects.delete(&key).await?;
+                    report.gone += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if copied != (size, sha256.clone()) {
+                objects.delete(&key).await?;
+                return Err(StoreError::other(format!(
+                    "blob {blob_id}: the database's bytes do not match their recorded SHA-256 \
+                     ({} bytes, {}; recorded {size} bytes, {sha256}); left in the database",
+                    copied.0, copied.1
+                )));
+            }
+            if objects.digest(&key, size).await? != (size, sha256.clone()) {
+                objects.delete(&key).await?;
+                return Err(StoreError::other(format!(
+                    "blob {blob_id}: the object store's copy does not match SHA-256 {sha256}; \
+                     left in the database"
+                )));
+            }
+            let mut tx = self.begin().await?;
+            let switched = tx
+                .execute(
+                    Sql::new(
+                        "UPDATE blobs SET store_key = $1
+                         WHERE id = $2 AND state = 'complete' AND store_key IS NULL",
+                    )
+                    .bind(&key)
+                    .bind(blob_id),
+                )
+                .await?;
+            if switched == 1 {
+                tx.execute(Sql::new("DELETE FROM blob_chunks WHERE blob_id = $1").bind(blob_id))
+                    .await?;
+                tx.commit().await?;
+                report.moved += 1;
+                report.bytes += size;
+            } else {
+                tx.commit().await?;
+                objects.delete(&key).await?;
+                report.gone += 1;
+            }
+            progress(&report);
+        }
+    }
+
+    async fn blob_exists(&self, blob_id: Id) -> DbResult<bool> {
+        let row: Option<(Id,)> = self
+            .read()
+            .fetch_optional(Sql::new("SELECT id FROM blobs WHERE id = $1").bind(blob_id))
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
 /// Refreshes a `writing` blob's activity time; 404 when it is no longer being written
 /// (its attachment was deleted, or the sweep judged it abandoned).
 async fn touch_blob(tx: &mut Tx, blob_id: Id) -> DbResult<()> {
@@ -359,9 +680,32 @@ async fn touch_blob(tx: &mut Tx, blob_id: Id) -> DbResult<()> {
 }
 
 /// `now - age`, as a timestamp.
-pub(crate) fn cutoff(age: Duration) -> Ts {
+pub fn cutoff(age: Duration) -> Ts {
     let age = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
     Ts::from_micros(Ts::now().micros().saturating_sub(age)).unwrap_or_else(Ts::now)
+}
+
+/// Where an upload's bytes go.
+enum Sink {
+    /// `CHUNK_SIZE` rows of `blob_chunks`.
+    Chunks,
+    /// An object in the store: one `PUT` if the body is smaller than a part, otherwise a
+    /// multipart upload (its id and the parts written so far).
+    Object {
+        objects: ObjectBlobs,
+        key: String,
+        upload: Option<(String, Vec<PartId>)>,
+    },
+}
+
+impl Sink {
+    /// Bytes buffered before each write.
+    fn piece_size(&self) -> usize {
+        match self {
+            Sink::Chunks => CHUNK_SIZE,
+            Sink::Object { .. } => PART_SIZE,
+        }
+    }
 }
 
 /// Deletes a partial blob however the upload ends: explicitly on errors, from `Drop`
@@ -369,6 +713,7 @@ pub(crate) fn cutoff(age: Duration) -> Ts {
 struct PendingBlob {
     db: Db,
     blob_id: Id,
+    store_key: Option<String>,
     armed: bool,
 }
 
@@ -379,7 +724,8 @@ impl PendingBlob {
 
     async fn discard(mut self) {
         self.armed = false;
-        if let Err(e) = self.db.delete_blob(self.blob_id).await {
+        let key = self.store_key.take();
+        if let Err(e) = self.db.discard_blob(self.blob_id, key.as_deref()).await {
             tracing::warn!(blob = %self.blob_id, error = %e, "could not delete a partial upload; the sweep will");
         }
     }
@@ -390,10 +736,10 @@ impl Drop for PendingBlob {
         if !self.armed {
             return;
         }
-        let (db, blob_id) = (self.db.clone(), self.blob_id);
+        let (db, blob_id, key) = (self.db.clone(), self.blob_id, self.store_key.take());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = db.delete_blob(blob_id).await {
+                if let Err(e) = db.discard_blob(blob_id, key.as_deref()).await {
                     tracing::warn!(blob = %blob_id, error = %e, "could not delete a partial upload; the sweep will");
                 }
             });

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod imports;
 pub mod metadata;
 pub mod names;
+pub mod objects;
 pub mod organizations;
 pub mod parts;
 pub mod procedures;
@@ -401,9 +402,18 @@ impl Drop for StartupLock {
     }
 }
 
-/// The database: a pool per backend.
+/// The storage: the database's pools, and the object store that holds attachment bytes
+/// when one is configured (`--blob-store s3://…`; otherwise bytes are rows too). `Db` is
+/// cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pools: Pools,
+    objects: Option<objects::ObjectBlobs>,
+}
+
+/// A pool per backend.
+#[derive(Clone, Debug)]
+enum Pools {
     Sqlite {
         /// Exactly one connection: SQLite has one writer at a time anyway, and queueing
         /// here is fairer and cheaper than spinning on the file lock.
@@ -543,9 +553,9 @@ pub struct Reader<'a>(&'a Db);
 
 impl Reader<'_> {
     fn exec(&mut self) -> Exec<'_> {
-        match self.0 {
-            Db::Sqlite { read, .. } => Exec::SqlitePool(read),
-            Db::Postgres(pool) => Exec::PgPool(pool),
+        match &self.0.pools {
+            Pools::Sqlite { read, .. } => Exec::SqlitePool(read),
+            Pools::Postgres(pool) => Exec::PgPool(pool),
         }
     }
 
@@ -592,9 +602,9 @@ impl Db {
     /// take turns at opening, migrating, seeding and the first start instead of racing
     /// each other into duplicate keys. Release it with `StartupLock::release`.
     pub async fn startup_lock(&self) -> DbResult<StartupLock> {
-        match self {
-            Db::Sqlite { path, .. } => StartupLock::sqlite(path).await,
-            Db::Postgres(pool) => {
+        match &self.pools {
+            Pools::Sqlite { path, .. } => StartupLock::sqlite(path).await,
+            Pools::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("SELECT pg_advisory_lock($1)")
                     .bind(STARTUP_LOCK_KEY)
@@ -637,10 +647,13 @@ impl Db {
             .connect_with(opts)
             .await
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        Ok(Db::Sqlite {
-            write,
-            read,
-            path: path.to_path_buf(),
+        Ok(Db {
+            pools: Pools::Sqlite {
+                write,
+                read,
+                path: path.to_path_buf(),
+            },
+            objects: None,
         })
     }
 
@@ -658,7 +671,10 @@ impl Db {
             .connect_with(opts)
             .await
             .map_err(|e| format!("cannot connect to Postgres: {e}"))?;
-        let db = Db::Postgres(pool);
+        let db = Db {
+            pools: Pools::Postgres(pool),
+            objects: None,
+        };
         db.migrate()
             .await
             .map_err(|e| format!("migrations failed: {e}"))?;
@@ -666,18 +682,31 @@ impl Db {
     }
 
     async fn migrate(&self) -> DbResult<()> {
-        match self {
-            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        match &self.pools {
+            Pools::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Pools::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         self.fold_names().await?;
         Ok(())
     }
 
+    /// Keeps attachment bytes written from now on in `objects` (`--blob-store s3://…`).
+    /// Bytes already in the database stay readable there (`tofulab blobs migrate` moves
+    /// them).
+    pub fn with_objects(mut self, objects: objects::ObjectBlobs) -> Db {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// The object store attachment bytes are written to, if any.
+    pub fn objects(&self) -> Option<&objects::ObjectBlobs> {
+        self.objects.as_ref()
+    }
+
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Sqlite { .. } => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+        match &self.pools {
+            Pools::Sqlite { .. } => Dialect::Sqlite,
+            Pools::Postgres(_) => Dialect::Postgres,
         }
     }
 
@@ -688,9 +717,9 @@ impl Db {
 
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE` on the writer connection).
     pub async fn begin(&self) -> DbResult<Tx> {
-        Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        Ok(match &self.pools {
+            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
 
@@ -706,15 +735,15 @@ impl Db {
     /// Checks the database for corruption (SQLite `PRAGMA integrity_check`; Postgres has
     /// no equivalent and reports reachability).
     pub async fn integrity_check(&self) -> DbResult<String> {
-        match self {
+        match &self.pools {
             // DIALECT: SQLite only.
-            Db::Sqlite { read, .. } => {
+            Pools::Sqlite { read, .. } => {
                 let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
                     .fetch_all(read)
                     .await?;
                 Ok(rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("; "))
             }
-            Db::Postgres(_) => Ok(if self.ping().await {
+            Pools::Postgres(_) => Ok(if self.ping().await {
                 "ok"
             } else {
                 "unreachable"
@@ -726,23 +755,23 @@ impl Db {
     /// Connections of the pools: (in use, idle).
     pub fn pool_stats(&self) -> (u32, u32) {
         let of = |size: u32, idle: usize| (size.saturating_sub(idle as u32), idle as u32);
-        match self {
-            Db::Sqlite { write, read, .. } => {
+        match &self.pools {
+            Pools::Sqlite { write, read, .. } => {
                 let (wu, wi) = of(write.size(), write.num_idle());
                 let (ru, ri) = of(read.size(), read.num_idle());
                 (wu + ru, wi + ri)
             }
-            Db::Postgres(pool) => of(pool.size(), pool.num_idle()),
+            Pools::Postgres(pool) => of(pool.size(), pool.num_idle()),
         }
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { write, read, .. } => {
+        match &self.pools {
+            Pools::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
         }
     }
 }

@@ -182,6 +182,20 @@ pub(super) async fn download(
         return Ok(resp);
     }
 
+    // --blob-redirect: the store serves the bytes (and the Range) itself.
+    if method == Method::GET {
+        if let Some(url) = state
+            .db
+            .blob_redirect(blob_id, state.settings.signed_url_ttl)
+            .await?
+        {
+            *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            resp.headers_mut()
+                .insert(header::LOCATION, header_value(&url));
+            return Ok(resp);
+        }
+    }
+
     let (start, end) = match ByteRange::requested(&headers, &etag, size) {
         ByteRange::Full => (0, size),
         ByteRange::Partial(first, last) => {
