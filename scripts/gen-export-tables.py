@@ -46,9 +46,10 @@ TABLES = [
      "import_id IN (SELECT id FROM file_imports WHERE org_id = $1)", []),
 ]
 # Not exported: organizations (the header), settings (the server's own), web_sessions,
-# setup_tokens and device_codes (short-lived secrets, meaningless elsewhere).
+# setup_tokens and device_codes (short-lived secrets, meaningless elsewhere),
+# object_deletions (the object store's own work queue; no organization).
 SKIPPED = ["organizations", "settings", "web_sessions", "setup_tokens", "device_codes",
-           "_sqlx_migrations"]
+           "object_deletions", "_sqlx_migrations"]
 
 
 def columns(url):

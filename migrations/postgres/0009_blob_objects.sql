@@ -3,6 +3,9 @@
 -- the multipart upload still in progress while the blob is `writing`.
 ALTER TABLE blobs ADD COLUMN store_key TEXT;
 ALTER TABLE blobs ADD COLUMN upload_id TEXT;
+-- The sweep keeps an object some blob still names (an organization re-imported from its
+-- export names the same objects as the rows it replaced).
+CREATE INDEX blobs_store_key ON blobs (store_key) WHERE store_key IS NOT NULL;
 
 -- Objects to delete from the store. Deleting a blob row — directly, or by cascade from its
 -- attachment, run, unit, procedure or organization — queues its object here in the same

@@ -545,7 +545,16 @@ impl Db {
                 if let Some(upload_id) = upload_id {
                     objects.abort_upload(key, upload_id).await?;
                 }
-                objects.delete(key).await?;
+                // An object a blob still names stays (rows re-inserted by an import).
+                let named: Option<(Id,)> = self
+                    .read()
+                    .fetch_optional(
+                        Sql::new("SELECT id FROM blobs WHERE store_key = $1 LIMIT 1").bind(key),
+                    )
+                    .await?;
+                if named.is_none() {
+                    objects.delete(key).await?;
+                }
                 let mut tx = self.begin().await?;
                 tx.execute(Sql::new("DELETE FROM object_deletions WHERE id = $1").bind(*id))
                     .await?;

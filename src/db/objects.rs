@@ -262,9 +262,14 @@ impl ObjectBlobs {
         Ok(url.to_string())
     }
 
-    /// Every key under the prefix's `blobs/` (tests and `tofulab blobs` use it to find
-    /// objects no blob names).
+    /// Every key under the prefix's `blobs/` (tests use it to find objects no blob
+    /// names).
     pub async fn list_keys(&self) -> DbResult<Vec<String>> {
+        Ok(self.list().await?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Every object under the prefix's `blobs/`, with its size.
+    pub async fn list(&self) -> DbResult<Vec<(String, u64)>> {
         let prefix = if self.prefix.is_empty() {
             Path::from("blobs")
         } else {
@@ -272,7 +277,7 @@ impl ObjectBlobs {
         };
         self.store
             .list(Some(&prefix))
-            .map_ok(|meta| meta.location.to_string())
+            .map_ok(|meta| (meta.location.to_string(), meta.size))
             .try_collect()
             .await
             .map_err(store_error)

@@ -78,8 +78,25 @@ impl Drop for TestStorage {
     }
 }
 
-/// A fresh database for one test.
+/// A fresh database for one test. With `TOFULAB_TEST_BLOB_STORE=s3://BUCKET` (and the
+/// `AWS_*` settings of that store), attachment bytes go to a fresh prefix of that bucket.
 pub async fn fresh_db() -> (Db, Option<TestStorage>) {
+    let (db, storage) = fresh_rows_db().await;
+    match std::env::var("TOFULAB_TEST_BLOB_STORE") {
+        Ok(base) if base.starts_with("s3://") => {
+            let url = format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                uuid::Uuid::new_v4().simple()
+            );
+            let objects = tofulab::db::objects::ObjectBlobs::from_url(&url).expect("blob store");
+            (db.with_objects(objects), storage)
+        }
+        _ => (db, storage),
+    }
+}
+
+async fn fresh_rows_db() -> (Db, Option<TestStorage>) {
     match std::env::var("TOFULAB_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             let admin = sqlx::PgPool::connect(&url)
