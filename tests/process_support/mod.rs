@@ -246,11 +246,17 @@ impl Server {
     /// Starts `tofulab serve ARGS --listen 127.0.0.1:0 --log-format json` and waits for it
     /// to announce its address.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    /// `start` with more environment variables (an object store's `AWS_*` settings).
+    pub fn start_env(args: &[&str], env: &[(String, String)]) -> Server {
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
             .env_remove("TOFULAB_DATABASE_URL")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
