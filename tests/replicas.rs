@@ -369,7 +369,7 @@ async fn replicas_sharing_an_object_store_lose_no_attachment_and_leave_no_object
     let env = s3_support::vars(&endpoint);
     let db = ProcessDb::new().await;
     let seed = db.seed();
-    let args = vec![
+    let args = [
         "--database-url".to_string(),
         db.url.clone(),
         "--seed".into(),
