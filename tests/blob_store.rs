@@ -37,6 +37,12 @@ async fn objects_left(srv: &TestServer, store: &ObjectBlobs) -> Vec<String> {
     store.list_keys().await.unwrap()
 }
 
+/// The key prefix of the store's objects (each test has its own).
+fn blobs_prefix(store: &ObjectBlobs) -> String {
+    let any = store.key_for(Id::NIL);
+    any.trim_end_matches(&Id::NIL.to_string()).to_string()
+}
+
 async fn chunk_rows(srv: &TestServer) -> i64 {
     let (n,): (i64,) = srv
         .db
@@ -82,7 +88,10 @@ async fn files_of_every_size_round_trip_through_the_object_store() {
     assert_eq!(chunk_rows(&srv).await, 0, "no bytes in the database");
     let keys = objects_left(&srv, &store).await;
     assert_eq!(keys.len(), 3, "one object per file: {keys:?}");
-    assert_eq!(s3_support::open_uploads(&endpoint, "").await, 0);
+    assert_eq!(
+        s3_support::open_uploads(&endpoint, &blobs_prefix(&store)).await,
+        0
+    );
 
     for (id, download, bytes) in &files {
         let key = store_key_of(&srv, id).await.expect("bytes in the store");
@@ -217,8 +226,7 @@ async fn an_upload_cut_off_midway_leaves_no_object_and_no_open_upload() {
         .unwrap();
     sock.flush().await.unwrap();
     // The first part reached the store as a multipart upload…
-    let prefix = store.key_for(Id::NIL);
-    let prefix = prefix.trim_end_matches(&Id::NIL.to_string());
+    let prefix = &blobs_prefix(&store);
     eventually("a multipart upload open", || async {
         s3_support::open_uploads(&endpoint, prefix).await == 1
     })
@@ -267,7 +275,7 @@ async fn an_upload_a_crash_left_open_is_aborted_by_the_sweep() {
         .bind(&upload),
     )
     .await;
-    let prefix = key.trim_end_matches(&blob.to_string()).to_string();
+    let prefix = blobs_prefix(&store);
     assert_eq!(s3_support::open_uploads(&endpoint, &prefix).await, 1);
     srv.db
         .sweep_uploads(Duration::from_secs(86400))
