@@ -336,6 +336,44 @@ pub fn contains_pattern(s: &str) -> String {
     format!("%{}%", like_escape(&s.to_lowercase()))
 }
 
+/// `*text*` as a SQLite `GLOB` pattern that matches `text` in any case of all of Unicode:
+/// each letter becomes the class of its lower and upper case (`Écran` →
+/// `*[éÉ][cC][rR][aA][nN]*`), the pattern characters are matched literally. SQLite's
+/// `lower()` and `LIKE` fold ASCII only; `GLOB` compares code points, so the folding
+/// happens here, in Rust, the same way `ci_key` folds names. (Postgres compares
+/// `lower(column)` with `contains_pattern`.)
+pub fn glob_contains_pattern(s: &str) -> String {
+    let mut out = String::from("*");
+    for c in s.chars() {
+        let mut forms: Vec<char> = vec![c];
+        for f in [one(c.to_lowercase()), one(c.to_uppercase())]
+            .into_iter()
+            .flatten()
+        {
+            if !forms.contains(&f) {
+                forms.push(f);
+            }
+        }
+        if forms.len() == 1 && !matches!(c, '*' | '?' | '[' | ']') {
+            out.push(c);
+        } else {
+            out.push('[');
+            // In a class, `]` first is literal; `*`, `?` and `[` are literal anywhere.
+            forms.sort_by_key(|f| *f != ']');
+            out.extend(forms);
+            out.push(']');
+        }
+    }
+    out.push('*');
+    out
+}
+
+/// The only char of a case mapping, or `None` when it has several (`ß` → `SS`).
+fn one(mut mapped: impl Iterator<Item = char>) -> Option<char> {
+    let first = mapped.next()?;
+    mapped.next().is_none().then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +447,9 @@ mod tests {
     #[test]
     fn like_patterns_are_literal() {
         assert_eq!(contains_pattern("A_b%"), "%a\\_b\\%%");
+        assert_eq!(glob_contains_pattern("Éc"), "*[Éé][cC]*");
+        assert_eq!(glob_contains_pattern("a*?[]1ß"), "*[aA][*][?][[][]]1ß*");
+        assert_eq!(glob_contains_pattern("Σ"), "*[Σσ]*");
     }
 
     #[test]

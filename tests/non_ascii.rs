@@ -122,3 +122,73 @@ async fn names_sort_by_code_point_and_natural_keys_are_unique_ignoring_case() {
             .expect(409);
     }
 }
+
+#[tokio::test]
+async fn searching_logs_and_metadata_folds_all_of_unicode() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let key = &org.user_key;
+    let t = "2026-03-01T10:00:00.000Z";
+    let messages = [
+        "Écran calibré",
+        "ÄRGER mit dem Netzteil",
+        "Σήμα χαμηλό",
+        "測試 完成 [*?]",
+    ];
+    for (i, message) in messages.iter().enumerate() {
+        srv.post(
+            "/api/v2/runs",
+            key,
+            json!({"serial_number": format!("SN-{i}"), "procedure_id": org.procedure_id,
+                   "part_number": "P-1", "outcome": "PASS", "started_at": t, "ended_at": t,
+                   "metadata": {"note": message},
+                   "logs": [{"level": "INFO", "timestamp": t, "message": message,
+                             "source_file": "t.py", "line_number": 1}]}),
+        )
+        .await
+        .expect(200);
+    }
+    for (query, expected) in [
+        ("écran", 0),
+        ("ÉCRAN CALIBRÉ", 0),
+        ("ärger", 1),
+        ("NETZTEIL", 1),
+        ("σήμα", 2),
+        ("ΧΑΜΗΛΌ", 2),
+        ("測試", 3),
+        ("[*?]", 3),
+    ] {
+        let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        let logs = srv
+            .get(&format!("/api/v2/logs?search_query={q}"), key)
+            .await
+            .expect(200)
+            .clone();
+        assert_eq!(
+            names(&logs, "message"),
+            vec![messages[expected]],
+            "logs: {query}"
+        );
+        let filter = json!({"note": {"contains": query}}).to_string();
+        let f: String = form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        let runs = srv
+            .get(&format!("/api/v2/runs?metadata={f}"), key)
+            .await
+            .expect(200)
+            .clone();
+        let serials: Vec<&Value> = runs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["unit"]["serial_number"])
+            .collect();
+        assert_eq!(
+            serials,
+            vec![&json!(format!("SN-{expected}"))],
+            "runs by metadata: {query}"
+        );
+    }
+    // Nothing matches where no case of the text occurs.
+    let logs = srv.get("/api/v2/logs?search_query=%C3%A9crant", key).await;
+    assert_eq!(logs.expect(200)["data"].as_array().unwrap().len(), 0);
+}

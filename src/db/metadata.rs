@@ -98,9 +98,8 @@ pub fn push_filter(q: &mut Sql, dialect: Dialect, column: &'static str, conditio
                         push_values(q, values);
                     }
                     Condition::TextContains(_, s) => {
-                        q.push(" AND je.type = 'text' AND lower(je.value) LIKE ")
-                            .push_bind(contains_pattern(s))
-                            .push(" ESCAPE '\\'");
+                        q.push(" AND je.type = 'text' AND ");
+                        super::push_contains(q, dialect, "je.value", s);
                     }
                     Condition::Number(_, op, n) => {
                         q.push(" AND je.type IN ('integer', 'real') AND je.value ")

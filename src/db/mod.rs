@@ -776,6 +776,27 @@ impl Db {
     }
 }
 
+/// `column` contains `text`, in any case of all of Unicode, on both backends: Postgres
+/// compares `lower(column)` (a UTF-8 database's `lower` folds all of Unicode) with the
+/// lower-cased text; SQLite, whose `lower` folds ASCII only, matches a `GLOB` whose
+/// letter classes Rust folded (`values::glob_contains_pattern`).
+pub fn push_contains(q: &mut Sql, dialect: Dialect, column: &'static str, text: &str) {
+    match dialect {
+        Dialect::Sqlite => {
+            q.push(column)
+                .push(" GLOB ")
+                .push_bind(crate::values::glob_contains_pattern(text));
+        }
+        Dialect::Postgres => {
+            q.push("lower(")
+                .push(column)
+                .push(") LIKE ")
+                .push_bind(crate::values::contains_pattern(text))
+                .push(" ESCAPE '\\'");
+        }
+    }
+}
+
 /// `sqlite://PATH`, `sqlite:PATH` → PATH (`sqlite:///tmp/x.db` is `/tmp/x.db`).
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;

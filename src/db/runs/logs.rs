@@ -6,7 +6,7 @@ use super::filter::{limit_offset, order_by, push_run_filters, RunFilter};
 use crate::db::common::CreatorRow;
 use crate::db::error::{DbResult, StoreError};
 use crate::db::{Db, Id, Sql, Ts};
-use crate::values::{contains_pattern, Page, SortOrder};
+use crate::values::{Page, SortOrder};
 
 /// A log line with its run, unit, procedure and the run's creator.
 #[derive(Debug, Clone, FromRow)]
@@ -96,9 +96,8 @@ impl Db {
         q.push(" WHERE r.org_id = ").push_bind(org_id);
         push_run_filters(&mut q, self.dialect(), &f.run, &keys);
         if let Some(s) = f.search_query.as_deref().filter(|s| !s.is_empty()) {
-            q.push(" AND lower(l.message) LIKE ")
-                .push_bind(contains_pattern(s))
-                .push(" ESCAPE '\\'");
+            q.push(" AND ");
+            crate::db::push_contains(&mut q, self.dialect(), "l.message", s);
         }
         q.and_text_in("l.level", &f.levels)
             .and_text_in("l.source_file", &f.source_files);
