@@ -657,24 +657,30 @@ impl Db {
         })
     }
 
+    /// Connects to Postgres without migrating: `connect` migrates once, under the
+    /// startup lock.
     async fn open_postgres(url: &str) -> Result<Db, String> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| format!("bad Postgres URL {}: {e}", redact_url(url)))?;
-        Db::open_postgres_with(opts).await
+        Db::postgres_pool(opts).await
     }
 
-    /// Opens Postgres with explicit options (tests use a per-test schema).
-    pub async fn open_postgres_with(opts: PgConnectOptions) -> Result<Db, String> {
+    async fn postgres_pool(opts: PgConnectOptions) -> Result<Db, String> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts)
             .await
             .map_err(|e| format!("cannot connect to Postgres: {e}"))?;
-        let db = Db {
+        Ok(Db {
             pools: Pools::Postgres(pool),
             objects: None,
-        };
+        })
+    }
+
+    /// Opens Postgres with explicit options and migrates (tests use a per-test schema).
+    pub async fn open_postgres_with(opts: PgConnectOptions) -> Result<Db, String> {
+        let db = Db::postgres_pool(opts).await?;
         db.migrate()
             .await
             .map_err(|e| format!("migrations failed: {e}"))?;
