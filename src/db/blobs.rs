@@ -528,40 +528,71 @@ impl Db {
             return Ok(0);
         };
         let mut done = 0;
+        // A row the store keeps refusing is skipped for this pass (and logged), so that it
+        // cannot hold up the rows behind it.
+        let mut after = 0i64;
+        let (mut failed, mut first_error) = (0u64, None);
         loop {
             let queued: Vec<(i64, String, Option<String>)> = self
                 .read()
                 .fetch_all(
                     Sql::new(
-                        "SELECT id, store_key, upload_id FROM object_deletions ORDER BY id LIMIT $1",
+                        "SELECT id, store_key, upload_id FROM object_deletions
+                         WHERE id > $1 ORDER BY id LIMIT $2",
                     )
+                    .bind(after)
                     .bind(BATCH),
                 )
                 .await?;
             if queued.is_empty() {
+                if let Some(e) = first_error {
+                    tracing::warn!(failed, error = %e, "could not delete some objects; will retry");
+                }
                 return Ok(done);
             }
             for (id, key, upload_id) in &queued {
-                if let Some(upload_id) = upload_id {
-                    objects.abort_upload(key, upload_id).await?;
+                after = *id;
+                match self
+                    .delete_queued_object(objects, key, upload_id.as_deref())
+                    .await
+                {
+                    Ok(()) => {
+                        let mut tx = self.begin().await?;
+                        tx.execute(
+                            Sql::new("DELETE FROM object_deletions WHERE id = $1").bind(*id),
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        done += 1;
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        first_error.get_or_insert(e);
+                    }
                 }
-                // An object a blob still names stays (rows re-inserted by an import).
-                let named: Option<(Id,)> = self
-                    .read()
-                    .fetch_optional(
-                        Sql::new("SELECT id FROM blobs WHERE store_key = $1 LIMIT 1").bind(key),
-                    )
-                    .await?;
-                if named.is_none() {
-                    objects.delete(key).await?;
-                }
-                let mut tx = self.begin().await?;
-                tx.execute(Sql::new("DELETE FROM object_deletions WHERE id = $1").bind(*id))
-                    .await?;
-                tx.commit().await?;
-                done += 1;
             }
         }
+    }
+
+    /// Aborts the object's unfinished upload, if any, and deletes it unless a blob still
+    /// names it (rows re-inserted by an import).
+    async fn delete_queued_object(
+        &self,
+        objects: &ObjectBlobs,
+        key: &str,
+        upload_id: Option<&str>,
+    ) -> DbResult<()> {
+        if let Some(upload_id) = upload_id {
+            objects.abort_upload(key, upload_id).await?;
+        }
+        let named: Option<(Id,)> = self
+            .read()
+            .fetch_optional(Sql::new("SELECT id FROM blobs WHERE store_key = $1 LIMIT 1").bind(key))
+            .await?;
+        if named.is_none() {
+            objects.delete(key).await?;
+        }
+        Ok(())
     }
 }
 
