@@ -29,8 +29,19 @@ use serde::Serialize;
 use crate::db::StoreError;
 pub use crate::fields::{FieldPath, PathSegment};
 
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    pub message: &'a str,
+    /// The status's name: `BAD_REQUEST`, `NOT_FOUND`, …
+    pub code: &'a str,
+    #[serde(skip_serializing_if = "<[Issue]>::is_empty")]
+    #[schema(required = false)]
+    pub issues: &'a [Issue],
+}
+
 /// One problem with the request, pointing at the offending field.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Issue {
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -180,14 +191,12 @@ impl ApiError {
     }
 
     pub fn body(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({
-            "message": self.message,
-            "code": self.code(),
-        });
-        if !self.issues.is_empty() {
-            body["issues"] = serde_json::to_value(&self.issues).unwrap_or_default();
-        }
-        body
+        let body = ErrorBody {
+            message: &self.message,
+            code: self.code(),
+            issues: &self.issues,
+        };
+        serde_json::to_value(body).unwrap_or_default()
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// A step in the path to a field: an object key or an array index.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PathSegment {
     Key(String),

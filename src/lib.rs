@@ -19,6 +19,7 @@ pub mod import;
 pub mod metadata;
 pub mod middleware;
 pub mod monitoring;
+pub mod openapi;
 pub mod routes;
 pub mod rules;
 pub mod signing;

@@ -221,9 +221,10 @@ fn parse_whole_number(s: &str) -> Option<i64> {
 }
 
 /// `meta` of every list response.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ListMeta {
     pub has_more: bool,
+    #[schema(required = true)]
     pub next_cursor: Option<i64>,
 }
 

@@ -20,6 +20,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::IdsResponse;
@@ -53,14 +54,14 @@ fn attachment_name(name: &str) -> Result<(), validator::ValidationError> {
 }
 
 /// Body of every "create an upload" operation: the file name, extension included.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct AttachmentInitializeRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "attachment_name"))]
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttachmentInitializeResponse {
     pub id: Id,
     pub upload_url: String,
@@ -78,7 +79,15 @@ impl AttachmentInitializeResponse {
 
 /// `attachments.initialize` — `POST /v2/attachments`: a new upload and the URL to `PUT`
 /// its bytes to. Both key types.
-async fn initialize(
+#[utoipa::path(
+    post,
+    path = "/v2/attachments",
+    tag = "attachments",
+    operation_id = "attachment-initialize",
+    request_body = AttachmentInitializeRequest,
+    responses((status = 200, body = AttachmentInitializeResponse))
+)]
+pub(crate) async fn initialize(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -93,7 +102,7 @@ async fn initialize(
     )))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttachmentFinalizeResponse {
     pub url: String,
 }
@@ -102,7 +111,15 @@ pub struct AttachmentFinalizeResponse {
 /// the upload and returns its download URL. Idempotent; 400 before any bytes arrived.
 // BEHAVIOR: last step of the CLI's offline queue (its result only warns). 404 for an
 // unknown id and 400 before any bytes arrived are final; a busy database is 503.
-async fn finalize(
+#[utoipa::path(
+    post,
+    path = "/v2/attachments/{id}/finalize",
+    tag = "attachments",
+    operation_id = "attachment-finalize",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = AttachmentFinalizeResponse))
+)]
+pub(crate) async fn finalize(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,
@@ -115,9 +132,11 @@ async fn finalize(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttachmentDeleteQuery {
     #[serde(default)]
+    #[param(inline, required = true)]
     ids: Ids,
 }
 
@@ -145,7 +164,16 @@ async fn delete_uploads(
 // BEHAVIOR: second step of the CLI's offline queue, which parks on 4xx and on any
 // message without a "transient" word: 404 (`not found`) and 400 only for an unknown run
 // or a bad name; a busy database is 503 "temporarily unavailable" with Retry-After.
-async fn create_run_attachment(
+#[utoipa::path(
+    post,
+    path = "/v2/runs/{id}/attachments",
+    tag = "runs",
+    operation_id = "run-createAttachment",
+    params(("id" = Id, Path)),
+    request_body = AttachmentInitializeRequest,
+    responses((status = 200, body = AttachmentInitializeResponse))
+)]
+pub(crate) async fn create_run_attachment(
     State(state): State<AppState>,
     Path(run_id): Path<Id>,
     caller: Caller,
@@ -163,7 +191,16 @@ async fn create_run_attachment(
 
 /// `units.create_attachment` — `POST /v2/units/{serial_number}/attachments`: an upload
 /// already linked to the unit (serial matched case-insensitively). Both key types.
-async fn create_unit_attachment(
+#[utoipa::path(
+    post,
+    path = "/v2/units/{serial_number}/attachments",
+    tag = "units",
+    operation_id = "unit-createAttachment",
+    params(("serial_number" = String, Path)),
+    request_body = AttachmentInitializeRequest,
+    responses((status = 200, body = AttachmentInitializeResponse))
+)]
+pub(crate) async fn create_unit_attachment(
     State(state): State<AppState>,
     Path(serial_number): Path<String>,
     caller: Caller,
@@ -184,14 +221,22 @@ async fn create_unit_attachment(
     )))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitDeleteAttachmentResponse {
     pub ids: Vec<Id>,
 }
 
 /// `units.delete_attachment` — `DELETE /v2/units/{serial_number}/attachments?ids=…`:
 /// removes the unit's attachments and their stored files. Both key types.
-async fn delete_unit_attachments(
+#[utoipa::path(
+    delete,
+    path = "/v2/units/{serial_number}/attachments",
+    tag = "units",
+    operation_id = "unit-deleteAttachment",
+    params(("serial_number" = String, Path), AttachmentDeleteQuery),
+    responses((status = 200, body = UnitDeleteAttachmentResponse))
+)]
+pub(crate) async fn delete_unit_attachments(
     State(state): State<AppState>,
     Path(serial_number): Path<String>,
     caller: Caller,

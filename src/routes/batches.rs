@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::{IdResponse, IdsResponse, ListResponse, StationRef, UserRef};
@@ -26,7 +27,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct BatchCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "rules::validate::batch"))]
@@ -34,7 +35,9 @@ pub struct BatchCreateRequest {
 }
 
 /// `batches.create` — `POST /v2/batches`. Stations may create batches.
-async fn create(
+#[utoipa::path(post, path = "/v2/batches", tag = "batches", operation_id = "batch-create",
+    request_body = BatchCreateRequest, responses((status = 200, body = IdResponse)))]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ValidatedJson(body): ValidatedJson<BatchCreateRequest>,
@@ -46,36 +49,50 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchListSortBy {
     Number,
     CreatedAt,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct BatchListQuery {
+    #[param(inline)]
     ids: Ids,
+    #[param(inline)]
     numbers: Texts,
+    #[param(inline)]
     created_after: After,
+    #[param(inline)]
     created_before: Before,
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     part_numbers: Texts,
+    #[param(inline)]
     revision_numbers: Texts,
+    #[param(inline)]
     sort_by: SortBy<BatchListSortBy>,
+    #[param(inline)]
     sort_order: SortOrder,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchListItem {
     id: Id,
     number: String,
     created_at: Ts,
     unit_count: i64,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
 }
 
@@ -93,7 +110,9 @@ impl From<BatchRow> for BatchListItem {
 }
 
 /// `batches.list` — `GET /v2/batches`, newest first by default.
-async fn list(
+#[utoipa::path(get, path = "/v2/batches", tag = "batches", operation_id = "batch-list",
+    params(BatchListQuery), responses((status = 200, body = ListResponse<BatchListItem>)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<BatchListQuery>,
@@ -123,13 +142,13 @@ async fn list(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchGetRevision {
     id: Id,
     number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchGetPart {
     id: Id,
     number: String,
@@ -137,7 +156,7 @@ pub struct BatchGetPart {
     revision: BatchGetRevision,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchGetUnit {
     id: Id,
     serial_number: String,
@@ -145,19 +164,23 @@ pub struct BatchGetUnit {
     part: BatchGetPart,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchGetResponse {
     id: Id,
     number: String,
     created_at: Ts,
     unit_count: i64,
     units: Vec<BatchGetUnit>,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
 }
 
 /// `batches.get` — `GET /v2/batches/{number}`; the number matches case-insensitively.
-async fn get_one(
+#[utoipa::path(get, path = "/v2/batches/{number}", tag = "batches", operation_id = "batch-get",
+    params(("number" = String, Path)), responses((status = 200, body = BatchGetResponse)))]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: Caller,
@@ -192,7 +215,7 @@ async fn get_one(
     }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct BatchUpdateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "rules::validate::batch"))]
@@ -200,7 +223,10 @@ pub struct BatchUpdateRequest {
 }
 
 /// `batches.update` — `PATCH /v2/batches/{number}`. User keys only.
-async fn update(
+#[utoipa::path(patch, path = "/v2/batches/{number}", tag = "batches", operation_id = "batch-update",
+    params(("number" = String, Path)), request_body = BatchUpdateRequest,
+    responses((status = 200, body = IdResponse)))]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: UserCaller,
@@ -215,7 +241,9 @@ async fn update(
 
 /// `batches.delete` — `DELETE /v2/batches/{number}`. User keys only. The batch's units
 /// are kept and lose their batch.
-async fn delete(
+#[utoipa::path(delete, path = "/v2/batches/{number}", tag = "batches", operation_id = "batch-delete",
+    params(("number" = String, Path)), responses((status = 200, body = IdsResponse)))]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: UserCaller,

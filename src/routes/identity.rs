@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::db::identity::UserRow;
 use crate::db::Id;
@@ -20,11 +21,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A member of the organization.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserListItem {
     id: Id,
     email: String,
+    #[schema(required = true)]
     name: Option<String>,
+    #[schema(required = true)]
     image: Option<String>,
     banned: bool,
 }
@@ -41,15 +44,25 @@ impl From<UserRow> for UserListItem {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
+    #[param(inline)]
     current: Flag,
 }
 
 /// `users.list` — `GET /v2/users`: a bare array, not paginated. With `current=true` a
 /// user key gets itself only and a station key an empty array.
-async fn list_users(
+#[utoipa::path(
+    get,
+    path = "/v2/users",
+    tag = "users",
+    operation_id = "user-list",
+    params(UserListQuery),
+    responses((status = 200, body = Vec<UserListItem>))
+)]
+pub(crate) async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<UserListQuery>,
@@ -65,7 +78,14 @@ async fn list_users(
 }
 
 /// `users.get_current` — `GET /v2/users/current`. Station keys: 403.
-async fn current_user(
+#[utoipa::path(
+    get,
+    path = "/v2/users/current",
+    tag = "users",
+    operation_id = "user-getCurrent",
+    responses((status = 200, body = UserListItem))
+)]
+pub(crate) async fn current_user(
     State(state): State<AppState>,
     caller: UserCaller,
 ) -> ApiResult<axum::Json<UserListItem>> {
@@ -73,37 +93,55 @@ async fn current_user(
     Ok(axum::Json(user.into()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WhoamiUser {
     id: Id,
     email: String,
+    #[schema(required = true)]
     name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WhoamiStation {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WhoamiOrganization {
     id: Id,
     slug: String,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+/// Whose key it is.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WhoamiType {
+    User,
+    Station,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WhoamiResponse {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: WhoamiType,
+    #[schema(required = true)]
     user: Option<WhoamiUser>,
+    #[schema(required = true)]
     station: Option<WhoamiStation>,
     organization: WhoamiOrganization,
 }
 
 /// `identity.whoami` — `GET /v2/whoami`: the key's owner and organization.
-async fn whoami(
+#[utoipa::path(
+    get,
+    path = "/v2/whoami",
+    tag = "whoami",
+    operation_id = "identity-whoami",
+    responses((status = 200, body = WhoamiResponse))
+)]
+pub(crate) async fn whoami(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<axum::Json<WhoamiResponse>> {
@@ -116,11 +154,11 @@ async fn whoami(
                 email: u.email,
                 name: u.name,
             };
-            ("user", Some(user), None)
+            (WhoamiType::User, Some(user), None)
         }
         Principal::Station(id) => {
             let (id, name) = state.db.station_name(caller.org_id, id).await?;
-            ("station", None, Some(WhoamiStation { id, name }))
+            (WhoamiType::Station, None, Some(WhoamiStation { id, name }))
         }
     };
     Ok(axum::Json(WhoamiResponse {

@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::db::Id;
@@ -43,7 +44,7 @@ pub fn routes() -> Router<AppState> {
 const MAX_ITEMS: usize = 100;
 
 /// The importers of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 pub enum Importer {
     #[serde(rename = "OPENHTF")]
     OpenHtf,
@@ -100,13 +101,13 @@ impl Importer {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ImportStructuredItem {
     pub upload_id: String,
     pub importer: Importer,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ImportStructuredRequest {
     pub items: Vec<ImportStructuredItem>,
     #[serde(default)]
@@ -134,7 +135,7 @@ impl ImportStructuredRequest {
 }
 
 /// The result of one file.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ImportStructuredResult {
     upload_id: String,
     success: bool,
@@ -163,14 +164,22 @@ impl ImportStructuredResult {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ImportStructuredResponse {
     results: Vec<ImportStructuredResult>,
 }
 
 /// `imports.structured` — `POST /v2/imports/structured`: each uploaded OpenHTF record
 /// becomes a run; results per item, in request order.
-async fn structured(
+#[utoipa::path(
+    post,
+    path = "/v2/imports/structured",
+    tag = "imports",
+    operation_id = "import-structured",
+    request_body = ImportStructuredRequest,
+    responses((status = 200, body = ImportStructuredResponse))
+)]
+pub(crate) async fn structured(
     State(state): State<AppState>,
     caller: Caller,
     ValidatedJson(body): ValidatedJson<ImportStructuredRequest>,
@@ -269,7 +278,7 @@ fn error_text(e: &ApiError) -> String {
     }
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ImportTabularRequest {
     pub upload_id: Id,
     pub procedure_id: Id,
@@ -279,7 +288,7 @@ pub struct ImportTabularRequest {
     pub template_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ImportTabularResponse {
     id: Id,
     file_import_id: Id,
@@ -287,7 +296,15 @@ pub struct ImportTabularResponse {
 
 /// `imports.tabular` — `POST /v2/imports/tabular`: an uploaded CSV file becomes one run
 /// through an inline column mapping.
-async fn tabular(
+#[utoipa::path(
+    post,
+    path = "/v2/imports/tabular",
+    tag = "imports",
+    operation_id = "import-tabular",
+    request_body = ImportTabularRequest,
+    responses((status = 200, body = ImportTabularResponse))
+)]
+pub(crate) async fn tabular(
     State(state): State<AppState>,
     caller: Caller,
     ValidatedJson(body): ValidatedJson<ImportTabularRequest>,

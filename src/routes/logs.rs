@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::params::{After, Before, Enums, Ids, Search, SortBy, Texts};
 use super::runs::enums::{LogLevel, RunOutcome};
@@ -26,22 +27,36 @@ pub fn routes() -> Router<AppState> {
         .route("/logs/{id}", get(get_one))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct LogListQuery {
+    #[param(inline)]
     procedure_ids: Ids,
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     levels: Enums<LogLevel>,
+    #[param(inline)]
     timestamp_after: After,
+    #[param(inline)]
     timestamp_before: Before,
+    #[param(inline)]
     source_files: Texts,
+    #[param(inline)]
     run_ids: Ids,
+    #[param(inline)]
     run_outcomes: Enums<RunOutcome>,
+    #[param(inline)]
     sort_by: SortBy<LogSort>,
+    #[param(inline)]
     sort_order: SortOrder,
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     scope: RunScope,
 }
 
@@ -63,38 +78,44 @@ impl LogListQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogRun {
     id: Id,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     outcome: String,
     started_at: Ts,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogUnit {
     id: Id,
     serial_number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogProcedure {
     id: Id,
     name: String,
 }
 
 /// A `logs.list` item and the `logs.get` response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogData {
     id: Id,
+    #[schema(value_type = crate::routes::runs::enums::LogLevel, inline)]
     level: String,
     message: String,
     created_at: Ts,
+    #[schema(required = true)]
     source_file: Option<String>,
+    #[schema(required = true)]
     line_number: Option<i64>,
     run: LogRun,
     unit: LogUnit,
     procedure: LogProcedure,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
 }
 
@@ -128,7 +149,15 @@ impl From<LogListRow> for LogData {
 
 /// `logs.list` — `GET /v2/logs`: log lines across the organization's runs, newest first
 /// by default.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/logs",
+    tag = "logs",
+    operation_id = "log-list",
+    params(LogListQuery, RunScope),
+    responses((status = 200, body = ListResponse<LogData>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<LogListQuery>,
@@ -146,7 +175,15 @@ async fn list(
 }
 
 /// `logs.get` — `GET /v2/logs/{id}`.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/logs/{id}",
+    tag = "logs",
+    operation_id = "log-get",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = LogData))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,

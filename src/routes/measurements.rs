@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::params::{After, Before, Duration, Enums, Flag, Ids, Number, SortBy, Texts};
 use super::runs::content::{measurement, validators};
@@ -26,33 +27,56 @@ pub fn routes() -> Router<AppState> {
         .route("/measurements/{id}", get(get_one))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct MeasurementListQuery {
     /// Required by the Python client, optional here (absent = every procedure).
+    #[param(inline)]
     procedure_id: Ids,
+    #[param(inline)]
     phase_name: Texts,
+    #[param(inline)]
     measurement_name: Texts,
+    #[param(inline)]
     phase_names: Texts,
     /// Run outcomes.
+    #[param(inline)]
     outcomes: Enums<RunOutcome>,
+    #[param(inline)]
     ids: Ids,
+    #[param(inline)]
     duration_min: Duration,
+    #[param(inline)]
     duration_max: Duration,
+    #[param(inline)]
     started_after: After,
+    #[param(inline)]
     started_before: Before,
+    #[param(inline)]
     exclude_retries: Flag,
+    #[param(inline)]
     value_min: Number,
+    #[param(inline)]
     value_max: Number,
+    #[param(inline)]
     value_bool: Flag,
+    #[param(inline)]
     value_strings: Texts,
+    #[param(inline)]
     measurement_outcomes: Enums<MeasurementOutcome>,
+    #[param(inline)]
     measurement_types: Enums<MeasurementType>,
+    #[param(inline)]
     sort_by: SortBy<MeasurementSort>,
+    #[param(inline)]
     sort_order: SortOrder,
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     scope: RunScope,
 }
 
@@ -84,20 +108,27 @@ impl MeasurementListQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeasurementListData {
     id: Id,
     phase_name: String,
     measurement_name: String,
     started_at: Ts,
+    #[schema(required = true)]
     value: Option<f64>,
+    #[schema(required = true)]
     bool_value: Option<bool>,
+    #[schema(required = true)]
     string_value: Option<String>,
+    #[schema(required = true)]
     units: Option<String>,
+    #[schema(value_type = crate::routes::runs::enums::MeasurementOutcome, inline)]
     measurement_outcome: String,
     run_id: Id,
     serial_number: String,
+    #[schema(required = true, value_type = Option<crate::routes::units::UnitSample>, inline)]
     sample: Option<String>,
+    #[schema(value_type = crate::routes::runs::enums::MeasurementType, inline)]
     measurement_type: String,
     retry_count: i64,
     is_final_attempt: bool,
@@ -129,7 +160,15 @@ impl From<MeasurementListRow> for MeasurementListData {
 
 /// `measurements.list` — `GET /v2/measurements`: measurements across the organization's
 /// runs with typed value filters, newest phase start first by default.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/measurements",
+    tag = "measurements",
+    operation_id = "measurement-list",
+    params(MeasurementListQuery, RunScope),
+    responses((status = 200, body = ListResponse<MeasurementListData>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<MeasurementListQuery>,
@@ -146,26 +185,28 @@ async fn list(
     Ok(axum::Json(ListResponse { data, meta }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeasurementGetPhase {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeasurementGetRun {
     id: Id,
+    #[schema(required = true, value_type = Option<crate::routes::runs::enums::RunOutcome>, inline)]
     outcome: Option<String>,
+    #[schema(required = true)]
     serial_number: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeasurementGetProcedure {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeasurementGetResponse {
     #[serde(flatten)]
     measurement: super::runs::content::RunMeasurement,
@@ -175,7 +216,15 @@ pub struct MeasurementGetResponse {
 }
 
 /// `measurements.get` — `GET /v2/measurements/{id}`.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/measurements/{id}",
+    tag = "measurements",
+    operation_id = "measurement-get",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = MeasurementGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,

@@ -27,6 +27,7 @@ pub mod versions;
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::common::CreatorRow;
 use crate::db::Id;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(crate::openapi::routes())
         .nest("/api", api)
         .merge(attachments::file_routes())
         .merge(crate::web::routes())
@@ -94,34 +96,36 @@ async fn not_found() -> ApiError {
 }
 
 /// `{"id": …}`: the answer of creates, updates and single deletes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IdResponse {
     pub id: Id,
 }
 
 /// `{"id": [...]}`: the answer of bulk deletes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IdsResponse {
     pub id: Vec<Id>,
 }
 
 /// `{"data": [...], "meta": {"has_more", "next_cursor"}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListResponse<T> {
     pub data: Vec<T>,
     pub meta: ListMeta,
 }
 
 /// `{id, name, email}` of a user (creator, operator).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserRef {
     pub id: Id,
+    #[schema(required = true)]
     pub name: Option<String>,
+    #[schema(required = true)]
     pub email: Option<String>,
 }
 
 /// `{id, name}` of a station (creator).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StationRef {
     pub id: Id,
     pub name: String,

@@ -1,6 +1,7 @@
 //! Parts (BEHAVIOR.md §3): create, list, get, update, delete.
 
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -46,7 +47,7 @@ fn new_part_name_rule(v: &str) -> Result<(), validator::ValidationError> {
     text_rule("Name", v, 1, 255)
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct PartCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "part_number_rule"))]
@@ -59,11 +60,20 @@ pub struct PartCreateRequest {
     pub revision_number: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "metadata::rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
 /// `parts.create` — `POST /v2/parts`. Stations may create parts.
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/parts",
+    tag = "parts",
+    operation_id = "part-create",
+    request_body = PartCreateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ValidatedJson(body): ValidatedJson<PartCreateRequest>,
@@ -85,7 +95,7 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PartListSortBy {
     Name,
@@ -93,26 +103,34 @@ pub enum PartListSortBy {
     CreatedAt,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct PartListQuery {
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     procedure_ids: Ids,
+    #[param(inline)]
     sort_by: SortBy<PartListSortBy>,
+    #[param(inline)]
     sort_order: SortOrder,
     metadata: Option<String>,
+    #[param(inline)]
     include_metadata: Flag,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartListRevision {
     id: Id,
     number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartListItem {
     id: Id,
     number: String,
@@ -120,11 +138,20 @@ pub struct PartListItem {
     created_at: Ts,
     revisions: Vec<PartListRevision>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Metadata>,
 }
 
 /// `parts.list` — `GET /v2/parts`, newest first by default.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/parts",
+    tag = "parts",
+    operation_id = "part-list",
+    params(PartListQuery),
+    responses((status = 200, body = ListResponse<PartListItem>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<PartListQuery>,
@@ -177,27 +204,38 @@ fn group_revisions(rows: Vec<PartRevisionRow>) -> HashMap<Id, Vec<PartRevisionRo
     out
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartGetRevision {
     id: Id,
     number: String,
     created_at: Ts,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartGetResponse {
     id: Id,
     number: String,
     name: String,
     created_at: Ts,
     revisions: Vec<PartGetRevision>,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
 /// `parts.get` — `GET /v2/parts/{number}`; the number matches case-insensitively.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/parts/{number}",
+    tag = "parts",
+    operation_id = "part-get",
+    params(("number" = String, Path)),
+    responses((status = 200, body = PartGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: Caller,
@@ -224,7 +262,7 @@ async fn get_one(
     }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct PartUpdateRequest {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "part_number_rule"))]
@@ -234,10 +272,11 @@ pub struct PartUpdateRequest {
     pub name: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartUpdateResponse {
     id: Id,
     number: String,
@@ -246,7 +285,16 @@ pub struct PartUpdateResponse {
 }
 
 /// `parts.update` — `PATCH /v2/parts/{number}`. User keys only; at least one field.
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v2/parts/{number}",
+    tag = "parts",
+    operation_id = "part-update",
+    params(("number" = String, Path)),
+    request_body = PartUpdateRequest,
+    responses((status = 200, body = PartUpdateResponse))
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: UserCaller,
@@ -274,7 +322,7 @@ async fn update(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartDeleteResponse {
     id: Id,
     #[serde(rename = "deletedRevisionIds")]
@@ -283,7 +331,15 @@ pub struct PartDeleteResponse {
 
 /// `parts.delete` — `DELETE /v2/parts/{number}`. User keys only. Deletes the part with
 /// its revisions and their images; refused (409) while units or runs use a revision.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/v2/parts/{number}",
+    tag = "parts",
+    operation_id = "part-delete",
+    params(("number" = String, Path)),
+    responses((status = 200, body = PartDeleteResponse))
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(number): Path<String>,
     caller: UserCaller,

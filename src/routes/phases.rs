@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::params::{After, Before, Duration, Enums, Flag, Ids, SortBy, Texts};
 use super::runs::content::{measurement, RunMeasurement};
@@ -25,26 +26,43 @@ pub fn routes() -> Router<AppState> {
         .route("/phases/{id}", get(get_one))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct PhaseListQuery {
     /// Required by the Python client, optional here (absent = every procedure).
+    #[param(inline)]
     procedure_id: Ids,
+    #[param(inline)]
     names: Texts,
+    #[param(inline)]
     outcomes: Enums<PhaseOutcome>,
+    #[param(inline)]
     sequence_paths: Texts,
+    #[param(inline)]
     started_after: After,
+    #[param(inline)]
     started_before: Before,
+    #[param(inline)]
     exclude_retries: Flag,
+    #[param(inline)]
     run_outcomes: Enums<RunOutcome>,
+    #[param(inline)]
     ids: Ids,
+    #[param(inline)]
     duration_min: Duration,
+    #[param(inline)]
     duration_max: Duration,
+    #[param(inline)]
     sort_by: SortBy<PhaseSort>,
+    #[param(inline)]
     sort_order: SortOrder,
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     scope: RunScope,
 }
 
@@ -69,20 +87,24 @@ impl PhaseListQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PhaseListData {
     id: Id,
     name: String,
+    #[schema(value_type = crate::routes::runs::enums::PhaseOutcome, inline)]
     outcome: String,
     started_at: Ts,
     ended_at: Ts,
     duration_ms: i64,
     retry_count: i64,
+    #[schema(required = true)]
     sequence_path: Option<String>,
     is_final_attempt: bool,
     run_id: Id,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     run_outcome: String,
     serial_number: String,
+    #[schema(required = true, value_type = Option<crate::routes::units::UnitSample>, inline)]
     sample: Option<String>,
 }
 
@@ -108,7 +130,15 @@ impl From<PhaseListRow> for PhaseListData {
 
 /// `phases.list` — `GET /v2/phases`: phases across the organization's runs, newest
 /// start first by default.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/phases",
+    tag = "phases",
+    operation_id = "phase-list",
+    params(PhaseListQuery, RunScope),
+    responses((status = 200, body = ListResponse<PhaseListData>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<PhaseListQuery>,
@@ -125,28 +155,32 @@ async fn list(
     Ok(axum::Json(ListResponse { data, meta }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PhaseGetRun {
     id: Id,
+    #[schema(required = true)]
     serial_number: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PhaseGetProcedure {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PhaseGetResponse {
     id: Id,
     name: String,
+    #[schema(value_type = crate::routes::runs::enums::PhaseOutcome, inline)]
     outcome: String,
     started_at: Ts,
     ended_at: Ts,
     duration: String,
     retry_count: i64,
+    #[schema(required = true)]
     sequence_path: Option<String>,
+    #[schema(required = true)]
     docstring: Option<String>,
     measurements: Vec<RunMeasurement>,
     run: PhaseGetRun,
@@ -154,7 +188,15 @@ pub struct PhaseGetResponse {
 }
 
 /// `phases.get` — `GET /v2/phases/{id}`: one phase with its measurements.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/phases/{id}",
+    tag = "phases",
+    operation_id = "phase-get",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = PhaseGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,

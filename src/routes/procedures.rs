@@ -1,6 +1,7 @@
 //! Procedures (BEHAVIOR.md §6): create, list, get, update, delete.
 
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -31,7 +32,7 @@ fn procedure_name(name: &str) -> Result<(), validator::ValidationError> {
     text_rule("Name", name, 1, 255)
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ProcedureCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "procedure_name"))]
@@ -39,7 +40,15 @@ pub struct ProcedureCreateRequest {
 }
 
 /// `procedures.create` — `POST /v2/procedures`. User keys only.
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/procedures",
+    tag = "procedures",
+    operation_id = "procedure-create",
+    request_body = ProcedureCreateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: UserCaller,
     ValidatedJson(body): ValidatedJson<ProcedureCreateRequest>,
@@ -51,43 +60,60 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct ProcedureListQuery {
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     created_after: After,
+    #[param(inline)]
     created_before: Before,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureListRun {
     id: Id,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     outcome: String,
     started_at: Ts,
     unit: ProcedureListRunUnit,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureListRunUnit {
     id: Id,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureListItem {
     id: Id,
     identifier: String,
     name: String,
     created_at: Ts,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
     runs: Vec<ProcedureListRun>,
     #[serde(rename = "linkedRepository")]
+    #[schema(required = true)]
     linked_repository: Option<()>,
 }
 
 /// `procedures.list` — `GET /v2/procedures`, newest first.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/procedures",
+    tag = "procedures",
+    operation_id = "procedure-list",
+    params(ProcedureListQuery),
+    responses((status = 200, body = ListResponse<ProcedureListItem>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ProcedureListQuery>,
@@ -146,31 +172,34 @@ fn creator(p: &ProcedureRow) -> Option<UserRef> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureGetRecentRun {
     id: Id,
     started_at: Ts,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     outcome: String,
+    #[schema(required = true)]
     unit: Option<SerialOnly>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SerialOnly {
     serial_number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureGetStation {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureGetResponse {
     id: Id,
     identifier: String,
     name: String,
     created_at: Ts,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
     runs_count: i64,
     recent_runs: Vec<ProcedureGetRecentRun>,
@@ -178,7 +207,15 @@ pub struct ProcedureGetResponse {
 }
 
 /// `procedures.get` — `GET /v2/procedures/{id}`; station keys may read too.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/procedures/{id}",
+    tag = "procedures",
+    operation_id = "procedure-get",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = ProcedureGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Id>,
@@ -219,17 +256,46 @@ async fn get_one(
     }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ProcedureUpdateRequest {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "procedure_name"))]
     pub name: Option<String>,
-    // Git deployment settings (`productionBranch`, `autoPushEnabled`, …) are accepted
-    // and ignored: tofulab has no build pipeline.
+    // Git deployment settings: accepted (any value) and ignored, as tofulab has no build
+    // pipeline; documented with the contract's types.
+    #[allow(dead_code)]
+    #[serde(default, rename = "productionBranch")]
+    #[schema(value_type = Option<String>)]
+    production_branch: Option<serde_json::Value>,
+    #[allow(dead_code)]
+    #[serde(default, rename = "autoPushEnabled")]
+    #[schema(value_type = Option<bool>)]
+    auto_push_enabled: Option<serde_json::Value>,
+    #[allow(dead_code)]
+    #[serde(default, rename = "excludedBranchPatterns")]
+    #[schema(value_type = Option<Vec<String>>)]
+    excluded_branch_patterns: Option<serde_json::Value>,
+    #[allow(dead_code)]
+    #[serde(default, rename = "rootDirectory")]
+    #[schema(value_type = Option<String>)]
+    root_directory: Option<serde_json::Value>,
+    #[allow(dead_code)]
+    #[serde(default, rename = "entryPoint")]
+    #[schema(value_type = Option<String>)]
+    entry_point: Option<serde_json::Value>,
 }
 
 /// `procedures.update` — `PATCH /v2/procedures/{id}`. User keys only.
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v2/procedures/{id}",
+    tag = "procedures",
+    operation_id = "procedure-update",
+    params(("id" = Id, Path)),
+    request_body = ProcedureUpdateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: UserCaller,
@@ -248,7 +314,15 @@ async fn update(
 
 /// `procedures.delete` — `DELETE /v2/procedures/{id}`. User keys only. Deletes the
 /// procedure's runs and versions too.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/v2/procedures/{id}",
+    tag = "procedures",
+    operation_id = "procedure-delete",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: UserCaller,

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use validator::Validate;
 
 use super::parts::revision_number_rule;
@@ -27,19 +28,29 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RevisionCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "revision_number_rule"))]
     pub number: String,
     #[serde(default)]
     #[validate(custom(function = "metadata::rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
 /// `parts.revisions.create` — `POST /v2/parts/{part_number}/revisions`. Stations may
 /// create revisions.
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/parts/{part_number}/revisions",
+    tag = "parts",
+    operation_id = "part-createRevision",
+    params(("part_number" = String, Path)),
+    request_body = RevisionCreateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     Path(part_number): Path<String>,
     caller: Caller,
@@ -58,36 +69,48 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionGetPart {
     id: Id,
     number: String,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionGetUnit {
     id: Id,
     serial_number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionGetResponse {
     id: Id,
     number: String,
     created_at: Ts,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
     part: RevisionGetPart,
     units: Vec<RevisionGetUnit>,
     /// The upload id of the revision image, if any.
+    #[schema(required = true)]
     image_id: Option<Id>,
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
 /// `parts.revisions.get` — `GET /v2/parts/{part_number}/revisions/{revision_number}`;
 /// both numbers match case-insensitively.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/parts/{part_number}/revisions/{revision_number}",
+    tag = "parts",
+    operation_id = "part-getRevision",
+    params(("part_number" = String, Path), ("revision_number" = String, Path)),
+    responses((status = 200, body = RevisionGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path((part_number, number)): Path<(String, String)>,
     caller: Caller,
@@ -121,7 +144,7 @@ async fn get_one(
     }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RevisionUpdateRequest {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "revision_number_rule"))]
@@ -131,12 +154,22 @@ pub struct RevisionUpdateRequest {
     pub image_id: Option<String>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
 /// `parts.revisions.update` — `PATCH /v2/parts/{part_number}/revisions/{revision_number}`.
 /// User keys only.
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v2/parts/{part_number}/revisions/{revision_number}",
+    tag = "parts",
+    operation_id = "part-updateRevision",
+    params(("part_number" = String, Path), ("revision_number" = String, Path)),
+    request_body = RevisionUpdateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path((part_number, number)): Path<(String, String)>,
     caller: UserCaller,
@@ -171,7 +204,15 @@ async fn update(
 
 /// `parts.revisions.delete` — `DELETE /v2/parts/{part_number}/revisions/{revision_number}`.
 /// User keys only; refused (409) while units or runs use the revision.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/v2/parts/{part_number}/revisions/{revision_number}",
+    tag = "parts",
+    operation_id = "part-deleteRevision",
+    params(("part_number" = String, Path), ("revision_number" = String, Path)),
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Path((part_number, number)): Path<(String, String)>,
     caller: UserCaller,

@@ -1,6 +1,7 @@
 //! Stations (BEHAVIOR.md §8): create, list, get, get current, update, remove.
 
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -32,7 +33,7 @@ fn station_name(name: &str) -> Result<(), validator::ValidationError> {
     text_rule("Name", name, 1, 255)
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct StationCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "station_name"))]
@@ -43,12 +44,21 @@ pub struct StationCreateRequest {
     pub team_id: Option<Id>,
     #[serde(default)]
     #[validate(custom(function = "metadata::rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
 /// `stations.create` — `POST /v2/stations`. User keys only. Names are not unique; the
 /// new station has no key and no procedures unless `procedure_id` links one.
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/stations",
+    tag = "stations",
+    operation_id = "station-create",
+    request_body = StationCreateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: UserCaller,
     ValidatedJson(body): ValidatedJson<StationCreateRequest>,
@@ -63,44 +73,60 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct StationListQuery {
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     procedure_ids: Ids,
     metadata: Option<String>,
+    #[param(inline)]
     include_metadata: Flag,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationListProcedures {
     id: Id,
     identifier: String,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationTeam {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationListData {
     id: Id,
     name: String,
     procedures: Vec<StationListProcedures>,
     procedures_count: usize,
+    #[schema(required = true)]
     team: Option<StationTeam>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Metadata>,
 }
 
 /// `stations.list` — `GET /v2/stations`, newest first, removed stations excluded.
 /// User keys only.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/stations",
+    tag = "stations",
+    operation_id = "station-list",
+    params(StationListQuery),
+    responses((status = 200, body = ListResponse<StationListData>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: UserCaller,
     Query(q): Query<StationListQuery>,
@@ -151,26 +177,31 @@ fn team(s: &StationRow) -> Option<StationTeam> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationGetProcedures {
     id: Id,
     identifier: String,
     name: String,
     runs_count: i64,
     /// tofulab has no deployment pipeline: always null.
+    #[schema(required = true)]
     deployment: Option<()>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationGetResponse {
     id: Id,
     name: String,
+    #[schema(required = true)]
     api_key: Option<String>,
     procedures: Vec<StationGetProcedures>,
     organization_slug: String,
     /// tofulab does not track live station connections: always null.
+    #[schema(required = true)]
     connection_status: Option<()>,
+    #[schema(required = true)]
     team: Option<StationTeam>,
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
@@ -203,7 +234,15 @@ impl From<StationDetail> for StationGetResponse {
 /// masked prefix of the station's newest live key (never the secret) or null;
 /// `procedures[].runs_count` counts the runs this station created for that procedure in
 /// the last 7 days, as the vendor documents it.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/stations/{id}",
+    tag = "stations",
+    operation_id = "station-get",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = StationGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,
@@ -214,7 +253,14 @@ async fn get_one(
 
 /// `stations.get_current` — `GET /v2/stations/current`: the calling station. User keys
 /// get 403 (they are not a station).
-async fn get_current(
+#[utoipa::path(
+    get,
+    path = "/v2/stations/current",
+    tag = "stations",
+    operation_id = "station-getCurrent",
+    responses((status = 200, body = StationGetResponse))
+)]
+pub(crate) async fn get_current(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<axum::Json<StationGetResponse>> {
@@ -227,7 +273,7 @@ async fn get_current(
     Ok(axum::Json(detail.into()))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct StationUpdateRequestBody {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "station_name"))]
@@ -240,6 +286,7 @@ pub struct StationUpdateRequestBody {
     pub team_id: Option<Option<Id>>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
@@ -251,7 +298,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationUpdateResponse {
     id: Id,
     name: String,
@@ -259,7 +306,16 @@ pub struct StationUpdateResponse {
 
 /// `stations.update` — `PATCH /v2/stations/{id}`. User keys only. Fields not sent are
 /// unchanged; metadata is patched (a `null` value deletes that key).
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v2/stations/{id}",
+    tag = "stations",
+    operation_id = "station-update",
+    params(("id" = Id, Path)),
+    request_body = StationUpdateRequestBody,
+    responses((status = 200, body = StationUpdateResponse))
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: UserCaller,
@@ -284,7 +340,15 @@ async fn update(
 
 /// `stations.remove` — `DELETE /v2/stations/{id}`. User keys only. Archives the station:
 /// it disappears from reads, its keys stop working, its runs stay readable.
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/v2/stations/{id}",
+    tag = "stations",
+    operation_id = "station-remove",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn remove(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: UserCaller,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{IdResponse, StationRef, UserRef};
@@ -29,7 +30,7 @@ fn version_tag(tag: &str) -> Result<(), validator::ValidationError> {
     text_rule("Tag", tag, 1, 60)
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ProcedureCreateVersionRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "version_tag"))]
@@ -38,7 +39,16 @@ pub struct ProcedureCreateVersionRequest {
 
 /// `procedures.versions.create` — `POST /v2/procedures/{procedure_id}/versions`. User
 /// keys only; a malformed procedure id is 400 for every key (§16).
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/procedures/{procedure_id}/versions",
+    tag = "procedures",
+    operation_id = "procedure-createVersion",
+    params(("procedure_id" = Id, Path)),
+    request_body = ProcedureCreateVersionRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     Path(procedure_id): Path<Id>,
     caller: UserCaller,
@@ -56,26 +66,36 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureGetVersionProcedure {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProcedureGetVersionResponse {
     id: Id,
     tag: String,
     created_at: Ts,
     procedure: ProcedureGetVersionProcedure,
     run_count: i64,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
 }
 
 /// `procedures.versions.get` — `GET /v2/procedures/{procedure_id}/versions/{tag}`; the
 /// tag matches case-insensitively. Station keys may read.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/procedures/{procedure_id}/versions/{tag}",
+    tag = "procedures",
+    operation_id = "procedure-getVersion",
+    params(("procedure_id" = Id, Path), ("tag" = String, Path)),
+    responses((status = 200, body = ProcedureGetVersionResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path((procedure_id, tag)): Path<(Id, String)>,
     caller: Caller,
@@ -101,7 +121,15 @@ async fn get_one(
 /// `procedures.versions.delete` — `DELETE /v2/procedures/{procedure_id}/versions/{tag}`.
 /// User keys only. Refused with 409 while runs reference the version: deleting it would
 /// silently strip the version from their history.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/v2/procedures/{procedure_id}/versions/{tag}",
+    tag = "procedures",
+    operation_id = "procedure-deleteVersion",
+    params(("procedure_id" = Id, Path), ("tag" = String, Path)),
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Path((procedure_id, tag)): Path<(Id, String)>,
     caller: UserCaller,

@@ -21,7 +21,7 @@ use crate::db::{Db, Dialect, Id, Sql};
 use crate::values::{Page, SortOrder};
 
 /// `sort_by` of the run list. Every order ends with the run id, in the same direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunSort {
     #[default]

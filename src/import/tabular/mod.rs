@@ -43,6 +43,7 @@ mod run;
 mod table;
 
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 use serde::Deserialize;
 use serde_json::Number;
@@ -55,7 +56,7 @@ pub use table::{cell_value, Table};
 pub const DEFAULT_PHASE: &str = "Measurements";
 
 /// A run field: read from a column, or a fixed value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ImportTabularSource {
     #[serde(default)]
     pub column: Option<String>,
@@ -64,7 +65,7 @@ pub struct ImportTabularSource {
 }
 
 /// The outcome: a fixed value, or a column with an optional map of cell values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ImportTabularOutcome {
     #[serde(default)]
     pub column: Option<String>,
@@ -74,7 +75,7 @@ pub struct ImportTabularOutcome {
     pub value_map: Option<HashMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ImportTabularFields {
     pub serial_number: ImportTabularSource,
     pub outcome: ImportTabularOutcome,
@@ -93,7 +94,7 @@ pub struct ImportTabularFields {
 }
 
 /// A `wide` measurement column.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ImportTabularColumn {
     pub column: String,
     #[serde(default)]
@@ -101,8 +102,10 @@ pub struct ImportTabularColumn {
     #[serde(default)]
     pub units: Option<String>,
     #[serde(default, rename = "lowerLimit", alias = "lower_limit")]
+    #[schema(value_type = Option<f64>)]
     pub lower_limit: Option<Number>,
     #[serde(default, rename = "upperLimit", alias = "upper_limit")]
+    #[schema(value_type = Option<f64>)]
     pub upper_limit: Option<Number>,
     #[serde(default)]
     pub phase: Option<String>,
@@ -110,7 +113,7 @@ pub struct ImportTabularColumn {
 
 /// `mapping.measurements`: the three layouts in one shape (told apart by `layout`,
 /// else by which keys are present).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ImportTabularMeasurements {
     #[serde(default)]
     pub layout: Option<String>,
@@ -132,7 +135,7 @@ pub struct ImportTabularMeasurements {
     pub phase_column: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ImportTabularPhases {
     #[serde(rename = "nameColumn", alias = "name_column")]
     pub name_column: String,
@@ -146,7 +149,7 @@ pub struct ImportTabularPhases {
     pub value_map: Option<HashMap<String, String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ImportTabularMetadata {
     pub key: String,
     #[serde(default)]
@@ -155,7 +158,7 @@ pub struct ImportTabularMetadata {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ImportTabularMapping {
     pub fields: ImportTabularFields,
     #[serde(default)]

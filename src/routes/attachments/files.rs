@@ -7,6 +7,7 @@
 //! direction holds a whole file in memory.
 
 use std::time::Duration;
+use utoipa::ToSchema;
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -57,7 +58,7 @@ fn verify(state: &AppState, id: Id, method: &str, query: Option<&str>) -> ApiRes
         })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FileUploadResponse {
     id: Id,
     size: i64,

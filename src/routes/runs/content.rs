@@ -2,6 +2,7 @@
 //! stored validators, aggregations and data series rendered for the clients.
 
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -10,25 +11,30 @@ use crate::db::runs::{MeasurementRow, PhaseRow};
 use crate::db::{Id, Ts};
 use crate::values::iso_duration;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunPhase {
     pub id: Id,
     pub name: String,
+    #[schema(value_type = crate::routes::runs::enums::PhaseOutcome, inline)]
     pub outcome: String,
     pub started_at: Ts,
     pub ended_at: Ts,
     pub duration: String,
     pub retry_count: i64,
+    #[schema(required = true)]
     pub sequence_path: Option<String>,
+    #[schema(required = true)]
     pub docstring: Option<String>,
     pub measurements: Vec<RunMeasurement>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunMeasurement {
     pub id: Id,
     pub name: String,
+    #[schema(value_type = crate::routes::runs::enums::MeasurementOutcome, inline)]
     pub outcome: String,
+    #[schema(required = true)]
     pub units: Option<String>,
     /// An array, or null when the measurement has none.
     pub validators: Value,
@@ -36,6 +42,7 @@ pub struct RunMeasurement {
     pub measured_value: Value,
     /// One entry per axis (x first) for multi-dimensional measurements, else null.
     pub data_series: Value,
+    #[schema(required = true)]
     pub docstring: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
+use utoipa::ToSchema;
 use validator::{Validate, ValidateEmail, ValidationError};
 
 use super::enums::{
@@ -13,7 +14,7 @@ use crate::metadata;
 use crate::rules;
 use crate::values::{trimmed, trimmed_required};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "rules::validate::serial"))]
@@ -51,9 +52,11 @@ pub struct RunCreateRequest {
     pub logs: Option<Vec<RunCreateLog>>,
     #[serde(default)]
     #[validate(custom(function = "metadata::rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     #[serde(default)]
     #[validate(custom(function = "metadata::rule"))]
+    #[schema(value_type = Option<Object>)]
     pub unit_metadata: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(length(max = 255, message = "client_run_ref must be at most 255 characters"))]
@@ -77,7 +80,7 @@ pub struct RunCreateRequest {
     pub secrets: Option<Vec<RunCreateSecret>>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunCreatePhase {
     pub name: String,
     pub outcome: PhaseOutcome,
@@ -94,7 +97,7 @@ pub struct RunCreatePhase {
     pub measurements: Option<Vec<RunCreateMeasurement>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RunCreateMeasurement {
     pub name: String,
     pub outcome: MeasurementOutcome,
@@ -103,8 +106,10 @@ pub struct RunCreateMeasurement {
     #[serde(default)]
     pub units: Option<Units>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub lower_limit: Option<Number>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub upper_limit: Option<Number>,
     #[serde(default)]
     pub validators: Option<Vec<RunCreateValidator>>,
@@ -120,7 +125,7 @@ pub struct RunCreateMeasurement {
 
 /// Units of a measurement: one string, or (older multi-dimensional form) one per
 /// column, joined with `, `.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Units {
     One(String),
@@ -136,7 +141,7 @@ impl Units {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RunCreateValidator {
     #[serde(default)]
     pub operator: Option<String>,
@@ -150,7 +155,7 @@ pub struct RunCreateValidator {
     pub is_decisive: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RunCreateAggregation {
     pub r#type: String,
     #[serde(default)]
@@ -164,9 +169,10 @@ pub struct RunCreateAggregation {
 }
 
 /// `x_axis` / `y_axis[]` of a multi-dimensional measurement.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RunCreateAxis {
     #[serde(default)]
+    #[schema(value_type = Vec<f64>)]
     pub data: Vec<Number>,
     #[serde(default)]
     pub units: Option<Units>,
@@ -180,7 +186,7 @@ pub struct RunCreateAxis {
     pub aggregations: Option<Vec<RunCreateAggregation>>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunCreateLog {
     pub level: LogLevel,
     pub timestamp: Ts,
@@ -193,7 +199,7 @@ pub struct RunCreateLog {
     pub line_number: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunCreateSequence {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(length(min = 1, message = "Sequence path cannot be empty"))]
@@ -208,7 +214,7 @@ pub struct RunCreateSequence {
     pub ended_at: Option<Ts>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunCreateConfig {
     pub key: String,
     #[validate(custom(function = "scalar_rule"))]
@@ -221,7 +227,7 @@ pub struct RunCreateConfig {
     pub source: Option<VariableSource>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunCreateSecret {
     pub key: String,
     #[serde(default)]

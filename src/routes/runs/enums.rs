@@ -17,6 +17,20 @@ macro_rules! text_enum {
                 }
             }
         }
+
+        // By hand: the derive does not see a `rename` passed through a macro.
+        impl utoipa::__dev::ComposeSchema for $name {
+            fn compose(
+                _: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+            ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -67,4 +81,14 @@ text_enum!(
 text_enum!(
     /// Unit sample kinds in list filters (`production` = not a sample).
     SampleFilter { Production = "production", Golden = "golden", Failing = "failing", Ignored = "ignored" }
+);
+
+text_enum!(
+    /// A deployment environment (accepted in filters; tofulab has no deployments).
+    Environment { Production = "production", Preview = "preview", Development = "development" }
+);
+
+text_enum!(
+    /// A deployment's build status (accepted in filters; tofulab has no deployments).
+    BuildStatus { Pending = "pending", Building = "building", Ready = "ready", Failed = "failed" }
 );

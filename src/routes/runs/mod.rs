@@ -15,6 +15,7 @@ use axum::routing::{get, patch};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use self::create::RunCreateRequest;
@@ -44,7 +45,15 @@ pub fn routes() -> Router<AppState> {
 // BEHAVIOR: first step of the CLI's offline queue. 4xx only for what no retry fixes
 // (400 body, 403 unlinked procedure, 404 unknown procedure); a busy database is 503
 // with Retry-After (see the status discipline in `error.rs`).
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/runs",
+    tag = "runs",
+    operation_id = "run-create",
+    request_body = RunCreateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ValidatedJson(body): ValidatedJson<RunCreateRequest>,
@@ -56,7 +65,15 @@ async fn create(
 
 /// `runs.get` — `GET /v2/runs/{id}`: the run with phases, measurements, logs,
 /// attachments and sub-units.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/runs/{id}",
+    tag = "runs",
+    operation_id = "run-get",
+    params(("id" = Id, Path)),
+    responses((status = 200, body = RunGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,
@@ -70,35 +87,55 @@ async fn get_one(
     })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct RunListQuery {
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     ids: Ids,
+    #[param(inline)]
     outcomes: Enums<RunOutcome>,
+    #[param(inline)]
     procedure_ids: Ids,
+    #[param(inline)]
     execution_ids: Texts,
+    #[param(inline)]
     slot_keys: Texts,
+    #[param(inline)]
     slot_names: Texts,
-    /// Accepted; tofulab has no deployments, so no run has an environment to match.
-    #[allow(dead_code)]
-    environments: Texts,
+    #[param(inline)]
     duration_min: Duration,
+    #[param(inline)]
     duration_max: Duration,
+    #[param(inline)]
     started_after: After,
+    #[param(inline)]
     started_before: Before,
+    #[param(inline)]
     ended_after: After,
+    #[param(inline)]
     ended_before: Before,
+    #[param(inline)]
     created_after: After,
+    #[param(inline)]
     created_before: Before,
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
+    #[param(inline)]
     sort_by: SortBy<RunSort>,
+    #[param(inline)]
     sort_order: SortOrder,
     metadata: Option<String>,
+    #[param(inline)]
     include_metadata: Flag,
+    #[param(inline)]
     include_sequences: Flag,
     #[serde(flatten)]
+    #[param(ignore)]
     scope: RunScope,
 }
 
@@ -127,7 +164,15 @@ impl RunListQuery {
 }
 
 /// `runs.list` — `GET /v2/runs`, newest start first by default.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/runs",
+    tag = "runs",
+    operation_id = "run-list",
+    params(RunListQuery, RunScope),
+    responses((status = 200, body = ListResponse<RunListData>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<RunListQuery>,
@@ -148,14 +193,23 @@ async fn list(
     Ok(axum::Json(ListResponse { data, meta }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunUpdateRequest {
     #[serde(default)]
     attachments: Option<Vec<Id>>,
 }
 
 /// `runs.update` — `PATCH /v2/runs/{id}`: links uploads to the run. `{}` is valid.
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v2/runs/{id}",
+    tag = "runs",
+    operation_id = "run-update",
+    params(("id" = Id, Path)),
+    request_body = RunUpdateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,
@@ -169,15 +223,25 @@ async fn update(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunDeleteQuery {
     #[serde(default)]
+    #[param(inline, required = true)]
     ids: Ids,
 }
 
 /// `runs.delete` — `DELETE /v2/runs?ids=…`. User keys only. Deletes the runs that exist
 /// and answers their ids; 404 when none of them exists.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/v2/runs",
+    tag = "runs",
+    operation_id = "run-delete",
+    params(RunDeleteQuery),
+    responses((status = 200, body = IdsResponse))
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: UserCaller,
     Query(q): Query<RunDeleteQuery>,
@@ -190,16 +254,26 @@ async fn delete(
     Ok(axum::Json(IdsResponse { id: deleted }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RunUpdateMetadataRequest {
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
 }
 
 /// `runs.update_metadata` — `PATCH /v2/runs/{id}/metadata`: upserts keys; a key set to
 /// `null` is removed; at most 50 keys may result.
-async fn update_metadata(
+#[utoipa::path(
+    patch,
+    path = "/v2/runs/{id}/metadata",
+    tag = "runs",
+    operation_id = "run-updateMetadata",
+    params(("id" = Id, Path)),
+    request_body = RunUpdateMetadataRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn update_metadata(
     State(state): State<AppState>,
     Path(id): Path<Id>,
     caller: Caller,

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::content::{phases_with_measurements, RunPhase};
 use crate::db::attachments::AttachmentRow;
@@ -11,26 +12,27 @@ use crate::db::{Id, Ts};
 use crate::routes::{StationRef, UserRef};
 use crate::values::iso_duration;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunProcedureVersion {
     pub id: Id,
     pub tag: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunProcedure {
     pub id: Id,
     pub name: String,
+    #[schema(required = true)]
     pub version: Option<RunProcedureVersion>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunRevision {
     pub id: Id,
     pub number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunPart {
     pub id: Id,
     pub number: String,
@@ -38,38 +40,48 @@ pub struct RunPart {
     pub revision: RunRevision,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunBatch {
     pub id: Id,
     pub number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunUnit {
     pub id: Id,
     pub serial_number: String,
+    #[schema(required = true, value_type = Option<crate::routes::units::UnitSample>, inline)]
     pub sample: Option<String>,
     pub part: RunPart,
+    #[schema(required = true)]
     pub batch: Option<RunBatch>,
 }
 
 /// What every run response carries (a `GET /v2/runs` item).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunListData {
     pub id: Id,
     pub created_at: Ts,
     pub started_at: Ts,
     pub ended_at: Ts,
     pub duration: String,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     pub outcome: String,
+    #[schema(required = true)]
     pub docstring: Option<String>,
+    #[schema(required = true)]
     pub execution_id: Option<String>,
+    #[schema(required = true)]
     pub slot_key: Option<String>,
+    #[schema(required = true)]
     pub slot_name: Option<String>,
     pub procedure: RunProcedure,
     pub unit: RunUnit,
+    #[schema(required = true)]
     pub created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     pub created_by_station: Option<StationRef>,
+    #[schema(required = true)]
     pub operated_by: Option<UserRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
@@ -77,22 +89,28 @@ pub struct RunListData {
     pub sequences: Option<Vec<RunSequence>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunSequence {
     pub id: Id,
     pub path: String,
     pub key: String,
+    #[schema(required = true)]
     pub parent_path: Option<String>,
     pub name: String,
+    #[schema(required = true)]
     pub source: Option<String>,
+    #[schema(value_type = crate::routes::runs::enums::SequenceOutcome, inline)]
     pub outcome: String,
+    #[schema(required = true)]
     pub started_at: Option<Ts>,
+    #[schema(required = true)]
     pub ended_at: Option<Ts>,
+    #[schema(required = true)]
     pub duration: Option<String>,
 }
 
 /// `GET /v2/runs/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunGetResponse {
     #[serde(flatten)]
     pub summary: RunListData,
@@ -104,19 +122,23 @@ pub struct RunGetResponse {
     pub secrets: Vec<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunAttachment {
     pub id: Id,
     pub name: String,
+    #[schema(required = true)]
     pub size: Option<i64>,
+    #[schema(required = true)]
     pub content_type: Option<String>,
     pub is_report: bool,
+    #[schema(required = true)]
     pub download_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunLog {
     pub id: Id,
+    #[schema(value_type = crate::routes::runs::enums::LogLevel, inline)]
     pub level: String,
     pub timestamp: Ts,
     pub message: String,
@@ -124,11 +146,12 @@ pub struct RunLog {
     pub line_number: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunSubUnit {
     pub id: Id,
     pub serial_number: String,
     pub part_number: String,
+    #[schema(required = true)]
     pub part_name: Option<String>,
 }
 

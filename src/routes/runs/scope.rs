@@ -2,27 +2,44 @@
 //! once: each list flattens `RunScope` into its query and adds its own filters.
 
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::enums::SampleFilter;
+use super::enums::{Environment, SampleFilter};
 use crate::db::runs::RunFilter;
 use crate::routes::params::{Enums, Ids, Texts};
 
 /// Which runs' content a list looks at, by the runs' unit, part, batch, procedure version,
 /// creator and operator.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct RunScope {
+    #[param(inline)]
     procedure_versions: Texts,
+    #[param(inline)]
     serial_numbers: Texts,
+    #[param(inline)]
     part_numbers: Texts,
+    #[param(inline)]
     revision_numbers: Texts,
+    #[param(inline)]
     batch_numbers: Texts,
+    #[param(inline)]
     created_by_user_ids: Ids,
+    #[param(inline)]
     created_by_station_ids: Ids,
+    #[param(inline)]
     operated_by_ids: Ids,
+    #[param(inline)]
     operated_by_names: Texts,
+    #[param(inline)]
     deployment_ids: Texts,
+    /// Accepted; tofulab has no deployments, so no run has an environment to match.
+    #[allow(dead_code)]
+    #[param(value_type = Option<Vec<Environment>>, inline)]
+    environments: Texts,
     #[serde(deserialize_with = "samples")]
+    #[param(inline)]
     samples: Enums<SampleFilter>,
 }
 

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::serial_number_rule;
@@ -13,7 +14,7 @@ use crate::routes::IdResponse;
 use crate::values::{check_text, trimmed_required};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UnitAddChildRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "serial_number_rule"))]
@@ -22,7 +23,16 @@ pub struct UnitAddChildRequest {
 
 /// `units.add_child` — `PUT /v2/units/{serial_number}/children`. Moves the child from any
 /// previous parent; refuses self-links and cycles (400). Stations may link units.
-pub(super) async fn add_child(
+#[utoipa::path(
+    put,
+    path = "/v2/units/{serial_number}/children",
+    tag = "units",
+    operation_id = "unit-addChild",
+    params(("serial_number" = String, Path)),
+    request_body = UnitAddChildRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn add_child(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     caller: Caller,
@@ -35,14 +45,24 @@ pub(super) async fn add_child(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnitRemoveChildQuery {
+    #[param(required = true)]
     child_serial_number: Option<String>,
 }
 
 /// `units.remove_child` — `DELETE /v2/units/{serial_number}/children?child_serial_number=…`.
 /// Removes only the link. Stations may unlink units.
-pub(super) async fn remove_child(
+#[utoipa::path(
+    delete,
+    path = "/v2/units/{serial_number}/children",
+    tag = "units",
+    operation_id = "unit-removeChild",
+    params(("serial_number" = String, Path), UnitRemoveChildQuery),
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn remove_child(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     caller: Caller,

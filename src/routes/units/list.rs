@@ -1,6 +1,7 @@
 //! `units.list` — `GET /v2/units`.
 
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use crate::routes::{ListResponse, StationRef, UserRef};
 use crate::values::{paginate, Page, SortOrder};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitListSortBy {
     SerialNumber,
@@ -28,7 +29,7 @@ pub enum UnitListSortBy {
     LastRunProcedure,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitListSample {
     Production,
@@ -37,73 +38,108 @@ pub enum UnitListSample {
     Ignored,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct UnitListQuery {
+    #[param(inline)]
     search_query: Search,
+    #[param(inline)]
     ids: Ids,
+    #[param(inline)]
     serial_numbers: Texts,
+    #[param(inline)]
     part_numbers: Texts,
+    #[param(inline)]
     revision_numbers: Texts,
+    #[param(inline)]
     batch_numbers: Texts,
+    #[param(inline)]
     procedure_ids: Ids,
+    #[param(inline)]
     outcomes: Enums<RunOutcome>,
+    #[param(inline)]
     started_after: After,
+    #[param(inline)]
     started_before: Before,
     /// Accepted and ignored: every unit is listed once anyway.
     #[allow(dead_code)]
+    #[param(inline)]
     latest_only: Flag,
+    #[param(inline)]
     run_count_min: Count,
+    #[param(inline)]
     run_count_max: Count,
+    #[param(inline)]
     created_after: After,
+    #[param(inline)]
     created_before: Before,
+    #[param(inline)]
     created_by_user_ids: Ids,
+    #[param(inline)]
     created_by_station_ids: Ids,
+    #[param(inline)]
     exclude_units_with_parent: Flag,
+    #[param(inline)]
     samples: Enums<UnitListSample>,
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    #[param(value_type = Option<i64>)]
     cursor: Option<String>,
+    #[param(inline)]
     sort_by: SortBy<UnitListSortBy>,
+    #[param(inline)]
     sort_order: SortOrder,
     metadata: Option<String>,
+    #[param(inline)]
     include_metadata: Flag,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitListChild {
     id: Id,
     serial_number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitListParent {
     id: Id,
     serial_number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitListLastRun {
     id: Id,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     outcome: String,
     started_at: Ts,
+    #[schema(required = true)]
     ended_at: Option<Ts>,
+    #[schema(required = true)]
     procedure: Option<UnitProcedureRef>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitListItem {
     id: Id,
     serial_number: String,
     created_at: Ts,
+    #[schema(required = true, value_type = Option<crate::routes::units::UnitSample>, inline)]
     sample: Option<String>,
     children: Vec<UnitListChild>,
     part: UnitPart,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
+    #[schema(required = true)]
     batch: Option<UnitBatchRef>,
+    #[schema(required = true)]
     parent: Option<UnitListParent>,
+    #[schema(required = true)]
     last_run: Option<UnitListLastRun>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Metadata>,
 }
 
@@ -144,7 +180,15 @@ impl UnitListQuery {
 }
 
 /// `units.list` — `GET /v2/units`, newest first by default.
-pub(super) async fn list(
+#[utoipa::path(
+    get,
+    path = "/v2/units",
+    tag = "units",
+    operation_id = "unit-list",
+    params(UnitListQuery),
+    responses((status = 200, body = ListResponse<UnitListItem>))
+)]
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<UnitListQuery>,

@@ -1,14 +1,15 @@
 //! Units (BEHAVIOR.md §2): create, get, update, delete here; the list in `list`, parent/
 //! child links in `children`. (Unit attachment endpoints live with attachments.)
 
-mod children;
-mod list;
+pub(crate) mod children;
+pub(crate) mod list;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::Router;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::attachments::{download_url, public_base};
@@ -43,7 +44,7 @@ pub(crate) fn serial_number_rule(v: &str) -> Result<(), validator::ValidationErr
 }
 
 /// The sample flag of a unit; no flag = a production unit.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitSample {
     Golden,
@@ -72,7 +73,7 @@ fn explicit_trimmed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Str
     Ok(Some(trimmed(d)?))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UnitCreateRequest {
     #[serde(deserialize_with = "trimmed_required")]
     #[validate(custom(function = "serial_number_rule"))]
@@ -87,12 +88,21 @@ pub struct UnitCreateRequest {
     pub sample: Option<UnitSample>,
     #[serde(default)]
     #[validate(custom(function = "metadata::rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
 /// `units.create` — `POST /v2/units`. The part and revision must exist; stations may
 /// create units.
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v2/units",
+    tag = "units",
+    operation_id = "unit-create",
+    request_body = UnitCreateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ValidatedJson(body): ValidatedJson<UnitCreateRequest>,
@@ -111,13 +121,13 @@ async fn create(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitRevisionRef {
     id: Id,
     number: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitPart {
     id: Id,
     number: String,
@@ -125,7 +135,7 @@ pub struct UnitPart {
     revision: UnitRevisionRef,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitBatchRef {
     id: Id,
     number: String,
@@ -153,7 +163,7 @@ impl UnitRow {
 }
 
 /// A parent or child on `GET /v2/units/{serial_number}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitGetRelated {
     id: Id,
     serial_number: String,
@@ -178,51 +188,70 @@ impl From<RelatedUnitRow> for UnitGetRelated {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitProcedureRef {
     id: Id,
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitCreatedDuring {
     id: Id,
     created_at: Ts,
     started_at: Ts,
     ended_at: Ts,
     duration: String,
+    #[schema(value_type = crate::routes::runs::enums::RunOutcome, inline)]
     outcome: String,
     procedure: UnitProcedureRef,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitAttachment {
     id: Id,
     name: String,
+    #[schema(required = true)]
     size: Option<i64>,
+    #[schema(required = true)]
     content_type: Option<String>,
+    #[schema(required = true)]
     download_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UnitGetResponse {
     id: Id,
     serial_number: String,
     created_at: Ts,
+    #[schema(required = true, value_type = Option<crate::routes::units::UnitSample>, inline)]
     sample: Option<String>,
     part: UnitPart,
+    #[schema(required = true)]
     parent: Option<UnitGetRelated>,
+    #[schema(required = true)]
     created_by_user: Option<UserRef>,
+    #[schema(required = true)]
     created_by_station: Option<StationRef>,
+    #[schema(required = true)]
     batch: Option<UnitBatchRef>,
     children: Vec<UnitGetRelated>,
+    #[schema(required = true)]
     created_during: Option<UnitCreatedDuring>,
     attachments: Vec<UnitAttachment>,
+    #[schema(value_type = Object)]
     metadata: Metadata,
 }
 
 /// `units.get` — `GET /v2/units/{serial_number}`; the serial matches case-insensitively.
-async fn get_one(
+#[utoipa::path(
+    get,
+    path = "/v2/units/{serial_number}",
+    tag = "units",
+    operation_id = "unit-get",
+    params(("serial_number" = String, Path)),
+    responses((status = 200, body = UnitGetResponse))
+)]
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     caller: Caller,
@@ -269,7 +298,7 @@ async fn get_one(
     }))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UnitUpdateRequest {
     #[serde(default, deserialize_with = "trimmed")]
     #[validate(custom(function = "serial_number_rule"))]
@@ -290,6 +319,7 @@ pub struct UnitUpdateRequest {
     pub sample: Option<Option<UnitSample>>,
     #[serde(default)]
     #[validate(custom(function = "metadata::patch_rule"))]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
 }
 
@@ -342,7 +372,16 @@ impl UnitUpdateRequest {
 
 /// `units.update` — `PATCH /v2/units/{serial_number}`. Stations may update units. An
 /// empty body changes nothing and answers the unit's id.
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/v2/units/{serial_number}",
+    tag = "units",
+    operation_id = "unit-update",
+    params(("serial_number" = String, Path)),
+    request_body = UnitUpdateRequest,
+    responses((status = 200, body = IdResponse))
+)]
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(serial): Path<String>,
     caller: Caller,
@@ -356,15 +395,25 @@ async fn update(
     Ok(axum::Json(IdResponse { id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnitDeleteQuery {
     #[serde(default)]
+    #[param(inline, required = true)]
     serial_numbers: Texts,
 }
 
 /// `units.delete` — `DELETE /v2/units?serial_numbers=…`. User keys only. Children are
 /// kept (they lose their parent); the units' runs and attachments are deleted with them.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/v2/units",
+    tag = "units",
+    operation_id = "unit-delete",
+    params(UnitDeleteQuery),
+    responses((status = 200, body = IdsResponse))
+)]
+pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: UserCaller,
     Query(q): Query<UnitDeleteQuery>,
