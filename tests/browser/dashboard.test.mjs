@@ -315,6 +315,23 @@ test("analytics: the yield on the page equals the JSON endpoint's; CSV downloads
   }
 });
 
+test("the API docs page lists every v2 operation, with nothing loaded from elsewhere", async () => {
+  const foreign = [];
+  const docs = await browser.newPage();
+  await docs.route("**/*", (route) => {
+    if (route.request().url().startsWith(base)) return route.continue();
+    foreign.push(route.request().url());
+    return route.abort();
+  });
+  await docs.goto(`${base}/api/docs/`);
+  await docs.locator(".opblock").first().waitFor();
+  assert.equal(await docs.locator(".opblock").count(), 59);
+  assert.ok(await docs.locator(".opblock-summary-path", { hasText: "/v2/runs/{id}" }).count() >= 1);
+  assert.deepEqual(foreign, [], "the page needs no network beyond tofulab");
+  if (shots) await docs.screenshot({ path: path.join(shots, "api-docs.png") });
+  await docs.close();
+});
+
 test("sign out ends the session", async () => {
   await page.goto(`${base}/`);
   await page.click("form.logout button");
