@@ -390,18 +390,3 @@ async fn blobs_migrate_moves_database_bytes_to_the_store_verified_and_resumable(
     assert_eq!(chunk_rows(&srv).await, 1, "left in the database");
     assert_eq!(store.list_keys().await.unwrap().len(), 4, "no stray copy");
 }
-
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}

@@ -5,7 +5,7 @@
 mod common;
 mod file_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use file_support::*;
@@ -521,20 +521,6 @@ async fn ranges_etag_and_head() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 206);
     assert_eq!(r.headers()["content-length"], "100");
-}
-
-/// Polls `cond` until it holds (background cleanup is asynchronous); fails after a
-/// generous deadline. Not a timing assertion: only "eventually".
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The unit an upload is written in: a chunk row, or a part of the object store's

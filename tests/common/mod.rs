@@ -381,3 +381,21 @@ pub fn assert_error_envelope(r: &Resp) {
 pub fn random_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// Waits until `cond` holds (for what background work does: sweeps, queued deletes),
+/// polling every 50 ms; fails the test naming `what` after a generous 60 s (not a timing
+/// assertion: only "eventually").
+pub async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
