@@ -197,6 +197,52 @@ async fn a_huge_array_is_answered_cleanly() {
     assert_healthy(&srv, &org).await;
 }
 
+/// Bodies over 256 KiB are parsed on the blocking pool: the same answers as small ones,
+/// down to the path of a bad field.
+#[tokio::test]
+async fn a_large_body_is_parsed_and_refused_the_same_way() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Lab").await;
+    let measurements: Vec<Value> = (0..6_000)
+        .map(|i| json!({"name": format!("m{i}"), "outcome": "PASS", "measured_value": i}))
+        .collect();
+    let mut body = run(&org, "LARGE");
+    body["phases"] = json!([{"name": "p", "outcome": "PASS", "started_at": T0, "ended_at": T1,
+                              "measurements": measurements}]);
+    assert!(body.to_string().len() > 300 * 1024);
+
+    let mut bad = body.clone();
+    bad["phases"][0]["measurements"][4321]["outcome"] = json!("MAYBE");
+    let r = srv.post("/api/v2/runs", &org.user_key, bad).await;
+    assert_eq!(
+        r.json["issues"][0]["path"],
+        json!(["phases", 0, "measurements", 4321, "outcome"]),
+        "{}",
+        r.text
+    );
+    r.expect(400);
+
+    let mut truncated = body.to_string().into_bytes();
+    truncated.truncate(truncated.len() - 1000);
+    post_bytes(&srv, "/api/v2/runs", &org.user_key, truncated)
+        .await
+        .expect(400);
+    let array = serde_json::to_vec(&json!([body.clone()])).unwrap();
+    post_bytes(&srv, "/api/v2/runs", &org.user_key, array)
+        .await
+        .expect(400);
+
+    let r = srv.post("/api/v2/runs", &org.user_key, body).await;
+    let id = r.expect(200)["id"].as_str().unwrap().to_string();
+    let got = srv.get(&format!("/api/v2/runs/{id}"), &org.user_key).await;
+    let stored = got.expect(200)["phases"][0]["measurements"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(stored, 6_000);
+    assert_healthy(&srv, &org).await;
+}
+
 /// Sends raw bytes on a new connection and returns what came back (possibly nothing, if
 /// the server closed the connection).
 fn raw_exchange(url: &str, request: &[u8]) -> String {
