@@ -30,6 +30,7 @@ mod pages;
 mod read;
 mod semi;
 mod server;
+mod stall;
 mod start;
 mod stats;
 
@@ -146,6 +147,8 @@ struct BackendResult {
     ingest: ingest::IngestResult,
     read: read::ReadResult,
     stdf: semi::SemiResult,
+    /// `whoami` while large bodies are parsed (`stall`).
+    stall: stall::StallResult,
     /// Dashboard pages on the read database (`pages`).
     pages: Vec<read::Measured>,
 }
@@ -191,6 +194,18 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         idle_kib,
     };
 
+    eprintln!(
+        "[{name}] whoami while {} MiB bodies are parsed",
+        stall::BODY_MIB
+    );
+    let stall = stall::measure(&server, o.requests).await;
+    eprintln!(
+        "[{name}]   p99 {} idle, {} during {} bodies",
+        ms(stall.idle.p99()),
+        ms(stall.during.p99()),
+        stall.bodies
+    );
+
     eprintln!("[{name}] STDF import");
     let stdf = semi::measure(&server, o.stdf_parts, o.stdf_mib).await;
     eprintln!(
@@ -230,6 +245,7 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         ingest,
         read,
         stdf,
+        stall,
         pages,
     }
 }
@@ -369,6 +385,18 @@ fn backend_section(r: &BackendResult, o: &Options, out: &mut String) {
         ratio(i.peak_kib as f64, i.idle_kib as f64),
         goal("< 100 MiB"),
         yes_no(peak_ok),
+    );
+    let st = &r.stall;
+    let _ = writeln!(
+        out,
+        "| whoami while another client sends {} MiB run bodies ({} parsed), p50 / p99 | {} | {} (whoami, nothing else running) | {} | {} | {} |",
+        stall::BODY_MIB,
+        st.bodies,
+        p50_p99(&st.during),
+        p50_p99(&st.idle),
+        ratios(&st.during, &st.idle),
+        goal("p99 ≤ 3× idle"),
+        yes_no(st.during.p99().as_secs_f64() <= 3.0 * st.idle.p99().as_secs_f64()),
     );
     let rd = &r.read;
     for c in [1, 4] {
