@@ -159,20 +159,11 @@ impl Modify for Conventions {
             "bearerAuth",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        // The value types that handlers' types name by reference.
+        // The value types that DTO fields name by reference (query parameters inline
+        // theirs), and the error envelope.
         let leaves = [
             (Id::name(), Id::schema()),
             (Ts::name(), Ts::schema()),
-            (Texts::name(), Texts::schema()),
-            (Ids::name(), Ids::schema()),
-            (Flag::name(), Flag::schema()),
-            (Duration::name(), Duration::schema()),
-            (Number::name(), Number::schema()),
-            (Count::name(), Count::schema()),
-            (After::name(), After::schema()),
-            (Before::name(), Before::schema()),
-            (Search::name(), Search::schema()),
-            (SortOrder::name(), SortOrder::schema()),
             (ErrorBody::name(), ErrorBody::schema()),
         ];
         for (name, schema) in leaves {

@@ -440,6 +440,15 @@ async fn the_document_matches_the_contract_operation_by_operation() {
         std::fs::write(path, serde_json::to_string_pretty(&served).unwrap()).unwrap();
     }
     assert_eq!(served["openapi"], "3.1.0");
+    // Every reference resolves: a dangling one would read as an empty schema below.
+    let text = served.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &r[..r.find('"').unwrap()];
+        assert!(
+            served["components"]["schemas"].get(name).is_some(),
+            "dangling $ref {name}"
+        );
+    }
     assert_eq!(served["servers"][0]["url"], "/api");
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
