@@ -47,9 +47,11 @@ TABLES = [
 ]
 # Not exported: organizations (the header), settings (the server's own), web_sessions,
 # setup_tokens and device_codes (short-lived secrets, meaningless elsewhere),
-# object_deletions (the object store's own work queue; no organization).
+# object_deletions (the object store's own work queue; no organization),
+# measurement_points (derived from measurements: an import rebuilds them) and
+# pending_backfills (the server's own).
 SKIPPED = ["organizations", "settings", "web_sessions", "setup_tokens", "device_codes",
-           "object_deletions", "_sqlx_migrations"]
+           "object_deletions", "measurement_points", "pending_backfills", "_sqlx_migrations"]
 
 
 def columns(url):

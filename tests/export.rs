@@ -304,6 +304,16 @@ async fn an_organization_moves_to_another_server() {
     assert_eq!(whoami.expect(200)["organization"]["id"], json!(target));
     let runs = to.get("/api/v2/runs", &key).await;
     assert_eq!(runs.expect(200)["data"].as_array().unwrap().len(), 2);
+    // Measurement points are not in the stream: the import rebuilds them, so the
+    // analytics answer the same on the new server.
+    let capability = format!(
+        "/api/lab/v1/capability?procedure_id={}&from=2026-01-01&to=2026-01-01",
+        s(&org["procedures"][0]["id"])
+    );
+    let before = from.get(&capability, &key).await.expect(200).clone();
+    assert_eq!(before["data"].as_array().unwrap().len(), 600, "{before}");
+    let after = to.get(&capability, &key).await;
+    assert_eq!(after.expect(200), &before);
 }
 
 #[tokio::test]

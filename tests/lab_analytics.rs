@@ -627,6 +627,85 @@ async fn random_data_matches_an_independent_computation() {
     assert_eq!(got.last().unwrap()["cumulative_share"], json!(1.0));
 }
 
+/// Rows written before the measurement points existed get theirs at the next start
+/// (`Db::backfill_measurement_points`, run after the migrations), and the analytics
+/// then answer as they do for rows written with their points.
+#[tokio::test]
+async fn points_missing_from_older_rows_are_backfilled_at_start() {
+    let srv = TestServer::start().await;
+    let org = srv.org("Alpha").await;
+    let limits = json!([{"operator": "range", "expected_value": [0.0, 10.0]}]);
+    for i in 0..30 {
+        let started = at("2026-03-02", &format!("{:02}:{:02}", 8 + i / 60, i % 60));
+        // A retried phase: only the last attempt counts.
+        let phases = json!([
+            phase("p", "FAIL", &started, json!([numeric("x", 99.0, limits.clone())])),
+            {"name": "p", "outcome": "PASS", "started_at": started, "ended_at": started,
+             "retry_count": 1,
+             "measurements": [numeric("x", 1.0 + (i % 7) as f64, limits.clone()),
+                              numeric("no_limit", 1.0, json!([{"operator": "==", "expected_value": 1.0}])),
+                              {"name": "s", "outcome": "PASS", "measured_value": "text"}]},
+        ]);
+        let serial = format!("SN-{i}");
+        post_run(
+            &srv,
+            &org.user_key,
+            &org.procedure_id,
+            &serial,
+            "PASS",
+            &started,
+            phases,
+        )
+        .await;
+    }
+    let paths: Vec<String> = [
+        ("capability", ""),
+        ("series", "&phase=p&measurement=x"),
+        ("histogram", "&phase=p&measurement=x"),
+    ]
+    .iter()
+    .map(|(e, extra)| lab(e, &org.procedure_id, "2026-03-01", "2026-03-03", extra))
+    .collect();
+    let mut before = Vec::new();
+    for p in &paths {
+        before.push(srv.get(p, &org.user_key).await.expect(200).clone());
+    }
+    assert_eq!(
+        before[0]["data"].as_array().unwrap().len(),
+        1,
+        "{}",
+        before[0]
+    );
+    assert_eq!(before[0]["data"][0]["n"], json!(30), "final attempts only");
+
+    // As a database from before the points table: none, and the backfill pending.
+    let db = &srv.db;
+    let mut tx = db.begin().await.unwrap();
+    tx.execute(tofulab::db::Sql::new("DELETE FROM measurement_points"))
+        .await
+        .unwrap();
+    tx.execute(tofulab::db::Sql::new(
+        "INSERT INTO pending_backfills (name) VALUES ('measurement_points')",
+    ))
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let empty = srv.get(&paths[0], &org.user_key).await;
+    assert_eq!(empty.expect(200)["data"], json!([]));
+    db.backfill_measurement_points().await.unwrap();
+    for (p, want) in paths.iter().zip(&before) {
+        assert_eq!(srv.get(p, &org.user_key).await.expect(200), want, "{p}");
+    }
+    let (pending,): (i64,) = db
+        .read()
+        .fetch_one(tofulab::db::Sql::new(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_backfills",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "the backfill runs once");
+}
+
 #[tokio::test]
 async fn authentication_isolation_and_parameter_errors() {
     let srv = TestServer::start().await;

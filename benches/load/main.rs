@@ -59,6 +59,10 @@ struct Options {
     stdf_mib: usize,
     /// Measure the STDF import only.
     only_stdf: bool,
+    /// Measure the reads, analytics and pages only, printed (no file written); with
+    /// `--keep`, only seed the database and leave it in place for study.
+    only_reads: bool,
+    keep: bool,
     out: String,
     command: String,
 }
@@ -66,7 +70,8 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench load -- [--backend sqlite|postgres|both] [--quick] \
-         [--runs N] [--stdf-parts N] [--stdf-mib M] [--only-stdf] [--out FILE]"
+         [--runs N] [--stdf-parts N] [--stdf-mib M] [--only-stdf] [--only-reads [--keep]] \
+         [--out FILE]"
     );
     std::process::exit(2)
 }
@@ -76,6 +81,7 @@ fn parse_options() -> Options {
     let mut backends = vec![Backend::Sqlite, Backend::Postgres];
     let (mut quick, mut runs, mut out) = (false, None, "BENCHMARKS.md".to_string());
     let (mut stdf_parts, mut stdf_mib, mut only_stdf) = (None, None, false);
+    let (mut only_reads, mut keep) = (false, false);
     let mut shown = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -114,6 +120,8 @@ fn parse_options() -> Options {
                 only_stdf = true;
                 shown.push(a);
             }
+            "--only-reads" => only_reads = true,
+            "--keep" => keep = true,
             "--out" => {
                 out = args.next().unwrap_or_else(|| usage());
                 shown.push(format!("--out {out}"));
@@ -135,6 +143,8 @@ fn parse_options() -> Options {
         stdf_parts: stdf_parts.unwrap_or(if quick { 200 } else { 10_000 }),
         stdf_mib: stdf_mib.unwrap_or(if quick { 4 } else { 200 }),
         only_stdf,
+        only_reads,
+        keep,
         out,
         command,
     }
@@ -248,6 +258,57 @@ async fn bench_backend(backend: Backend, o: &Options) -> BackendResult {
         stall,
         pages,
     }
+}
+
+/// The read, analytics and page figures alone (`--only-reads`), printed. With `--keep`
+/// the database is only seeded and stays (SQLite under `target/bench-keep/`), its URL
+/// printed, so a slow statement can be studied on the data that made it slow.
+async fn bench_reads(backend: Backend, o: &Options) {
+    let (_dir, mut scratch) = server::scratch();
+    if o.keep {
+        scratch = std::path::PathBuf::from("target/bench-keep");
+        std::fs::create_dir_all(&scratch).expect("create target/bench-keep");
+        scratch = scratch.canonicalize().expect("absolute path");
+    }
+    let name = backend.name();
+    let database = Database::fresh(backend, &scratch, "reads").await;
+    let seed = fixture::seed_file(&scratch);
+    let server = Server::start(
+        &[
+            "--database-url",
+            &database.url,
+            "--seed",
+            seed.to_str().expect("utf-8 path"),
+            "--rate-limit",
+            "off",
+        ],
+        &scratch.join("server.log"),
+    )
+    .await;
+    eprintln!("[{name}] reads: seeding to {} runs", o.runs);
+    if o.keep {
+        read::seed(&database.url, o.runs).await;
+        analytics::seed_content(&database.url).await;
+        read::post_detail_run(&server).await;
+        server.stop();
+        println!("[{name}] kept: {}", database.url);
+        return;
+    }
+    let read = read::run(&server, &database.url, o.runs, o.requests).await;
+    let pages = pages::run(&server, (o.requests / 5).max(20)).await;
+    for m in read.cases.iter().chain(&read.analytics).chain(&pages) {
+        println!(
+            "[{name}] {:55} c={} p50 {:>9} p95 {:>9} p99 {:>9} rows {}",
+            m.label,
+            m.concurrency,
+            ms(m.latency.p50()),
+            ms(m.latency.pct(95.0)),
+            ms(m.latency.p99()),
+            m.rows
+        );
+    }
+    server.stop();
+    database.drop_now().await;
 }
 
 /// Figure 5 alone (`--only-stdf`): a fresh server, the STDF import and its baseline.
@@ -593,6 +654,12 @@ async fn main() {
         }
         std::fs::write(&o.out, &text).unwrap_or_else(|e| panic!("write {}: {e}", o.out));
         println!("{text}");
+        return;
+    }
+    if o.only_reads {
+        for &b in &o.backends {
+            bench_reads(b, &o).await;
+        }
         return;
     }
     let mut results = Vec::new();

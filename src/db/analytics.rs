@@ -1,13 +1,17 @@
-//! The SQL aggregates behind the lab analytics (ANALYTICS.md), each over one procedure
-//! of one organization and a range of whole UTC days. Everything is aggregated in the
-//! database: what reaches the server is one row per day (and slice), per measurement
-//! series or per failure category, never the runs themselves. The only per-record reads
-//! are a control chart's page of points (at most `SERIES_PAGE_MAX`) and one measurement's
-//! values for its histogram. The math on those figures is `crate::analytics`.
+//! The aggregates behind the lab analytics (ANALYTICS.md), each over one procedure of
+//! one organization and a range of whole UTC days.
 //!
-//! Runs are read through `runs_procedure_started` (`procedure_id, started_at, id`), so
-//! the cost is bounded by the procedure's runs in the range; their phases and
-//! measurements through `phases_run` and `measurements_phase`.
+//! - Yield, volume and the failure Pareto aggregate in SQL: what reaches the server is
+//!   one row per day (and slice) or per failure category, never the runs themselves.
+//!   Runs are read through `runs_procedure_started` (`procedure_id, started_at, id`), so
+//!   the cost is bounded by the procedure's runs in the range.
+//! - Capability, control charts and histograms read the measurement points
+//!   (`db::points`: one narrow row per numeric record with limits) in time order, one
+//!   index range, streamed: the server keeps running moments per series and limit
+//!   segment, a control chart's page of points (at most `SERIES_PAGE_MAX`), or one
+//!   series' values for its histogram. Nothing else per record stays in memory.
+//!
+//! The math on those figures is `crate::analytics`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,8 +22,8 @@ use sqlx::FromRow;
 use crate::analytics::capability::table_order;
 use crate::analytics::days::format_day;
 use crate::analytics::{
-    limits_from_validators, pareto, Capability, ControlLimits, DateRange, Histogram, Limits,
-    Moments, ParetoInput, ParetoRow, VolumeCounts, YieldCounts, Yields,
+    pareto, Capability, ControlLimits, DateRange, Histogram, Limits, Moments, ParetoInput,
+    ParetoRow, VolumeCounts, YieldCounts, Yields,
 };
 use crate::db::runs::phases::IS_FINAL_ATTEMPT;
 use crate::db::DbResult;
@@ -42,6 +46,18 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Whether production units are included, and the sample flags that are.
+    fn kinds(&self) -> (bool, Vec<&str>) {
+        let production = self.samples.iter().any(|s| s == "production");
+        let flags = self
+            .samples
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "production")
+            .collect();
+        (production, flags)
+    }
+
     /// Production units only.
     pub fn new(procedure_id: Id, range: DateRange) -> Scope {
         Scope {
@@ -200,36 +216,32 @@ impl Frag {
         }
     }
 
-    /// The scope's runs and units, their phases (`ph`) and, with `measurements`,
-    /// the phases' measurements (`m`).
-    fn runs_phases(&self, measurements: bool) -> &'static str {
-        // DIALECT: SQLite's CROSS JOIN fixes the loop order runs → phases →
-        // measurements (each through its parent's index); Postgres plans it itself.
-        match (self.dialect, measurements) {
-            (Dialect::Sqlite, false) => {
+    /// The scope's runs and units and their phases (`ph`).
+    fn runs_phases(&self) -> &'static str {
+        // DIALECT: SQLite's CROSS JOIN fixes the loop order runs → phases (through the
+        // run's index); Postgres plans it itself.
+        match self.dialect {
+            Dialect::Sqlite => {
                 "runs r INDEXED BY runs_procedure_started CROSS JOIN units u
                  CROSS JOIN phases ph ON ph.run_id = r.id"
             }
-            (Dialect::Sqlite, true) => {
-                "runs r INDEXED BY runs_procedure_started CROSS JOIN units u
-                 CROSS JOIN phases ph ON ph.run_id = r.id
-                 CROSS JOIN measurements m ON m.phase_id = ph.id"
-            }
-            (Dialect::Postgres, false) => {
-                "runs r CROSS JOIN units u JOIN phases ph ON ph.run_id = r.id"
-            }
-            (Dialect::Postgres, true) => {
-                "runs r CROSS JOIN units u JOIN phases ph ON ph.run_id = r.id
-                 JOIN measurements m ON m.phase_id = ph.id"
-            }
+            Dialect::Postgres => "runs r CROSS JOIN units u JOIN phases ph ON ph.run_id = r.id",
         }
     }
 
-    /// A validator list as comparable text.
-    fn validators_text(&self) -> &'static str {
+    /// The scope's runs and units, their failed measurements (`m`, through the partial
+    /// index `measurements_failed`: failures are few) and those measurements' phases.
+    fn runs_failed_measurements(&self) -> &'static str {
         match self.dialect {
-            Dialect::Sqlite => "m.validators",
-            Dialect::Postgres => "CAST(m.validators AS TEXT)",
+            Dialect::Sqlite => {
+                "runs r INDEXED BY runs_procedure_started CROSS JOIN units u
+                 CROSS JOIN measurements m INDEXED BY measurements_failed ON m.run_id = r.id
+                 CROSS JOIN phases ph ON ph.id = m.phase_id"
+            }
+            Dialect::Postgres => {
+                "runs r CROSS JOIN units u JOIN measurements m ON m.run_id = r.id
+                 JOIN phases ph ON ph.id = m.phase_id"
+            }
         }
     }
 
@@ -241,33 +253,6 @@ impl Frag {
     }
 }
 
-/// ` WHERE` conditions selecting the qualifying records (§4.1, final attempts) of one
-/// series — its phase, measurement and units — whose validator lists are `texts`.
-fn push_series_records(
-    q: &mut Sql,
-    org_id: Id,
-    scope: &Scope,
-    series: &Series,
-    validators_text: &'static str,
-    texts: &[String],
-) {
-    push_scope(q, org_id, scope);
-    q.push(NUMERIC_RECORDS);
-    q.push(" AND ").push(IS_FINAL_ATTEMPT);
-    q.push(" AND ph.name = ")
-        .push_bind(series.phase.as_str())
-        .push(" AND m.name = ")
-        .push_bind(series.measurement.as_str());
-    match &series.units {
-        Some(u) => q.push(" AND m.units = ").push_bind(u.as_str()),
-        None => q.push(" AND m.units IS NULL"),
-    };
-    q.push(" AND ")
-        .push(validators_text)
-        .push(" IN ")
-        .push_tuple(texts.iter().map(String::as_str));
-}
-
 /// ` WHERE` conditions of the scope on `r` and `u` (after the FROM clause).
 fn push_scope(q: &mut Sql, org_id: Id, scope: &Scope) {
     q.push(" WHERE u.id = r.unit_id AND r.org_id = ")
@@ -277,35 +262,68 @@ fn push_scope(q: &mut Sql, org_id: Id, scope: &Scope) {
         .push(" AND r.started_at >= ")
         .push_bind(scope.range.start())
         .push(" AND r.started_at < ")
+        .push_bind(scope.range.end());
+    push_samples(q, scope);
+}
+
+/// ` FROM` the scope's measurement points (`p`, final attempts only, §4.3) with the
+/// ` WHERE` conditions of the scope. The unit kinds are tested against the few flagged
+/// units (`units_flagged`), not by joining every point to its unit.
+fn push_point_scope(q: &mut Sql, org_id: Id, scope: &Scope) {
+    q.push(" FROM measurement_points p WHERE p.org_id = ")
+        .push_bind(org_id)
+        .push(" AND p.procedure_id = ")
+        .push_bind(scope.procedure_id)
+        .push(" AND p.run_started_at >= ")
+        .push_bind(scope.range.start())
+        .push(" AND p.run_started_at < ")
         .push_bind(scope.range.end())
-        .push(" AND (");
-    let production = scope.samples.iter().any(|s| s == "production");
-    let flags: Vec<&String> = scope
-        .samples
-        .iter()
-        .filter(|s| *s != "production")
-        .collect();
-    match (production, flags.is_empty()) {
-        (true, true) => {
+        .push(" AND p.is_final AND (");
+    let (production, flags) = scope.kinds();
+    let none = !production && flags.is_empty();
+    if production {
+        q.push("p.unit_id NOT IN (SELECT id FROM units WHERE org_id = ")
+            .push_bind(org_id)
+            .push(" AND sample IS NOT NULL)");
+    }
+    if !flags.is_empty() {
+        if production {
+            q.push(" OR ");
+        }
+        q.push("p.unit_id IN (SELECT id FROM units WHERE org_id = ")
+            .push_bind(org_id)
+            .push(" AND sample IN ")
+            .push_tuple(flags.iter().copied())
+            .push(")");
+    }
+    if none {
+        q.push("1 = 0");
+    }
+    q.push(")");
+}
+
+/// ` AND` the unit kinds of the scope (§1.1) on `u`.
+fn push_samples(q: &mut Sql, scope: &Scope) {
+    q.push(" AND (");
+    match scope.kinds() {
+        (true, flags) if flags.is_empty() => {
             q.push("u.sample IS NULL");
         }
-        (true, false) => {
+        (true, flags) => {
             q.push("u.sample IS NULL OR u.sample IN ").push_tuple(flags);
         }
-        (false, false) => {
+        (false, flags) if !flags.is_empty() => {
             q.push("u.sample IN ").push_tuple(flags);
         }
-        (false, true) => {
+        (false, _) => {
             q.push("1 = 0");
         }
     }
     q.push(")");
 }
 
-/// Numeric, non-series measurement records with a validator list, on final attempts
-/// (`ph`, `m` joined to the scope's runs).
-const NUMERIC_RECORDS: &str = " AND m.measurement_type = 'numeric' AND m.value_number IS NOT NULL
-    AND m.data_series IS NULL AND m.validators IS NOT NULL";
+/// The order of a series' values (§4.4): phase start, run creation, record id.
+const TIME_ORDER: &str = " ORDER BY p.phase_started_at, p.run_created_at, p.measurement_id";
 
 #[derive(FromRow)]
 struct YieldSqlRow {
@@ -332,30 +350,6 @@ struct VolumeSqlRow {
 }
 
 #[derive(FromRow)]
-struct ValidatorGroupRow {
-    phase: String,
-    measurement: String,
-    units: Option<String>,
-    validators: String,
-    n: i64,
-    last_at: Ts,
-}
-
-#[derive(FromRow)]
-struct MomentsRow {
-    phase: String,
-    measurement: String,
-    units: Option<String>,
-    seg: i64,
-    n: i64,
-    mean: f64,
-    ss: f64,
-    mr: f64,
-    mn: f64,
-    mx: f64,
-}
-
-#[derive(FromRow)]
 struct FailureSqlRow {
     phase: String,
     measurement: Option<String>,
@@ -363,54 +357,41 @@ struct FailureSqlRow {
     occurrences: i64,
 }
 
+/// One point of the scope, for the capability table.
 #[derive(FromRow)]
-struct PointRow {
-    started_at: Ts,
-    value: f64,
-    run_id: Id,
-}
-
-#[derive(FromRow)]
-struct DayValidatorsRow {
-    day: String,
-    validators: String,
-}
-
-#[derive(FromRow)]
-struct ValueRow {
-    value: f64,
-}
-
-/// One measurement series (phase, measurement, units) and its limit segments.
-struct Series {
+struct PointRecord {
     phase: String,
     measurement: String,
     units: Option<String>,
-    /// Validator texts → limit segment key.
-    texts: Vec<(String, Limits, i64, Ts)>,
+    value: f64,
+    lsl: Option<f64>,
+    usl: Option<f64>,
 }
 
-impl Series {
-    /// The limits of the most recent record, and the texts carrying them.
-    fn latest(&self) -> (Limits, Vec<String>) {
-        let latest = self
-            .texts
-            .iter()
-            .max_by_key(|t| t.3)
-            .map(|t| t.1)
-            .unwrap_or_default();
-        let texts = self
-            .texts
-            .iter()
-            .filter(|t| t.1.key() == latest.key())
-            .map(|t| t.0.clone())
-            .collect();
-        (latest, texts)
-    }
+/// One point of a series, for its control chart.
+#[derive(FromRow)]
+struct ChartRecord {
+    value: f64,
+    lsl: Option<f64>,
+    usl: Option<f64>,
+    phase_started_at: Ts,
+    run_started_at: Ts,
+    run_id: Id,
+}
 
-    fn last_at(&self) -> Option<Ts> {
-        self.texts.iter().map(|t| t.3).max()
-    }
+/// One point of a series, for its histogram.
+#[derive(FromRow)]
+struct ValueRecord {
+    value: f64,
+    lsl: Option<f64>,
+    usl: Option<f64>,
+}
+
+/// The units of a series and its latest record.
+#[derive(FromRow)]
+struct UnitsRow {
+    units: Option<String>,
+    last_at: Ts,
 }
 
 fn day_index(range: &DateRange, day: &str) -> Option<usize> {
@@ -580,138 +561,44 @@ impl Db {
             .collect())
     }
 
-    /// The qualifying numeric series of the scope (§4.1) with their validator lists,
-    /// optionally for one phase and measurement. Final attempts only (§4.3).
-    async fn analytics_series(
-        &self,
-        org_id: Id,
-        scope: &Scope,
-        only: Option<(&str, &str)>,
-    ) -> DbResult<Vec<Series>> {
-        let f = Frag {
-            dialect: self.dialect(),
-        };
-        let vt = f.validators_text();
-        let mut q = Sql::new("SELECT ph.name AS phase, m.name AS measurement, m.units, ")
-            .then(vt)
-            .then(
-                " AS validators, CAST(COUNT(*) AS BIGINT) AS n, MAX(ph.started_at) AS last_at
-                 FROM ",
-            )
-            .then(f.runs_phases(true));
-        push_scope(&mut q, org_id, scope);
-        q.push(NUMERIC_RECORDS);
-        q.push(" AND ").push(IS_FINAL_ATTEMPT);
-        if let Some((phase, measurement)) = only {
-            q.push(" AND ph.name = ")
-                .push_bind(phase)
-                .push(" AND m.name = ")
-                .push_bind(measurement);
-        }
-        q.push(" GROUP BY ph.name, m.name, m.units, ").push(vt);
-        let rows: Vec<ValidatorGroupRow> = self.read().fetch_all(q).await?;
-        let mut series: BTreeMap<(String, String, Option<String>), Series> = BTreeMap::new();
-        for r in rows {
-            let parsed = serde_json::from_str(&r.validators).unwrap_or_default();
-            let limits = limits_from_validators(&parsed);
-            if limits.is_empty() {
-                continue;
-            }
-            series
-                .entry((r.phase.clone(), r.measurement.clone(), r.units.clone()))
-                .or_insert_with(|| Series {
-                    phase: r.phase,
-                    measurement: r.measurement,
-                    units: r.units,
-                    texts: Vec::new(),
-                })
-                .texts
-                .push((r.validators, limits, r.n, r.last_at));
-        }
-        Ok(series.into_values().collect())
-    }
-
     /// The capability table (§4.7): one row per qualifying series, indices on the
     /// segment of its latest limits, sorted by Cpk ascending (`null` last), then phase
     /// and measurement name.
+    ///
+    /// One pass over the scope's points in time order: each series keeps running
+    /// moments per limit segment (constant memory per series and segment), so nothing
+    /// is sorted by series and nothing per record stays in memory.
     pub async fn analytics_capability(
         &self,
         org_id: Id,
         scope: &Scope,
     ) -> DbResult<Vec<CapabilityRow>> {
-        let series = self.analytics_series(org_id, scope, None).await?;
-        if series.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Every distinct validator text → the number of its limit pair.
-        let mut segment_of: HashMap<(Option<u64>, Option<u64>), i64> = HashMap::new();
-        let mut text_seg: BTreeMap<&str, i64> = BTreeMap::new();
-        for s in &series {
-            for (text, limits, _, _) in &s.texts {
-                let next = segment_of.len() as i64;
-                let seg = *segment_of.entry(limits.key()).or_insert(next);
-                text_seg.insert(text.as_str(), seg);
-            }
-        }
-        let f = Frag {
-            dialect: self.dialect(),
-        };
-        let vt = f.validators_text();
-        let mut q = Sql::new(
-            "WITH v AS (SELECT ph.name AS phase, m.name AS measurement, m.units AS units,
-                m.value_number AS x, ph.started_at AS t1, r.created_at AS t2, m.id AS t3, CASE ",
-        )
-        .then(vt);
-        for (text, seg) in &text_seg {
-            q.push(" WHEN ")
-                .push_bind(*text)
-                .push(" THEN ")
-                .push_bind(*seg);
-        }
-        q.push(" END AS seg FROM ").push(f.runs_phases(true));
-        push_scope(&mut q, org_id, scope);
-        q.push(NUMERIC_RECORDS);
-        q.push(" AND ").push(IS_FINAL_ATTEMPT);
-        q.push(
-            "), w AS (
-                SELECT phase, measurement, units, seg, x,
-                    x - LAG(x) OVER (PARTITION BY phase, measurement, units, seg
-                                     ORDER BY t1, t2, t3) AS d,
-                    AVG(x) OVER (PARTITION BY phase, measurement, units, seg) AS mean
-                FROM v WHERE seg IS NOT NULL
-            )
-            SELECT phase, measurement, units, CAST(seg AS BIGINT) AS seg,
-                CAST(COUNT(*) AS BIGINT) AS n, AVG(x) AS mean,
-                CAST(SUM((x - mean) * (x - mean)) AS DOUBLE PRECISION) AS ss,
-                CAST(COALESCE(SUM(ABS(d)), 0) AS DOUBLE PRECISION) AS mr,
-                MIN(x) AS mn, MAX(x) AS mx
-            FROM w GROUP BY phase, measurement, units, seg",
-        );
-        let rows: Vec<MomentsRow> = self.read().fetch_all(q).await?;
-        let mut moments: HashMap<(String, String, Option<String>, i64), Moments> = HashMap::new();
-        for r in rows {
-            moments.insert(
-                (r.phase, r.measurement, r.units, r.seg),
-                Moments::from_sums(r.n as u64, r.mean, r.ss, r.mr, r.mn, r.mx),
-            );
-        }
+        let mut q = Sql::new("SELECT p.phase, p.measurement, p.units, p.value, p.lsl, p.usl");
+        push_point_scope(&mut q, org_id, scope);
+        q.push(TIME_ORDER);
+        let mut series: HashMap<SeriesKey, SeriesMoments> = HashMap::new();
+        self.stream_points(q, |r: PointRecord| {
+            let limits = Limits {
+                lsl: r.lsl,
+                usl: r.usl,
+            };
+            series
+                .entry((r.phase, r.measurement, r.units))
+                .or_default()
+                .push(limits, r.value);
+        })
+        .await?;
         let mut out: Vec<CapabilityRow> = series
-            .iter()
-            .map(|s| {
-                let (limits, _) = s.latest();
-                let seg = segment_of[&limits.key()];
-                let key = |seg| (s.phase.clone(), s.measurement.clone(), s.units.clone(), seg);
-                let m = moments.get(&key(seg)).copied().unwrap_or_default();
-                let total: i64 = s.texts.iter().map(|t| t.2).sum();
-                let segments: std::collections::HashSet<_> =
-                    s.texts.iter().map(|t| t.1.key()).collect();
+            .into_iter()
+            .map(|((phase, measurement, units), s)| {
+                let m = s.latest_moments();
                 CapabilityRow {
-                    phase: s.phase.clone(),
-                    measurement: s.measurement.clone(),
-                    units: s.units.clone(),
-                    capability: Capability::from_moments(&m, limits),
-                    n_other_limits: (total as u64).saturating_sub(m.n),
-                    limits_changed: segments.len() > 1,
+                    phase,
+                    measurement,
+                    units,
+                    capability: Capability::from_moments(&m, s.latest),
+                    n_other_limits: s.total.saturating_sub(m.n),
+                    limits_changed: s.segments.len() > 1,
                 }
             })
             .collect();
@@ -736,14 +623,16 @@ impl Db {
         let f = Frag {
             dialect: self.dialect(),
         };
-        let (select, fail, group) = match by {
+        let (select, from, fail, group) = match by {
             FailureBy::Phase => (
                 "ph.name AS phase, CAST(NULL AS TEXT) AS measurement",
+                f.runs_phases(),
                 "ph.outcome = 'FAIL'",
                 "ph.name",
             ),
             FailureBy::Measurement => (
                 "ph.name AS phase, m.name AS measurement",
+                f.runs_failed_measurements(),
                 "m.outcome = 'FAIL'",
                 "ph.name, m.name",
             ),
@@ -755,7 +644,7 @@ impl Db {
                 CAST(COUNT(*) AS BIGINT) AS occurrences
              FROM ",
             )
-            .then(f.runs_phases(by == FailureBy::Measurement));
+            .then(from);
         push_scope(&mut q, org_id, scope);
         q.push(" AND ")
             .push(fail)
@@ -775,30 +664,70 @@ impl Db {
         ))
     }
 
-    /// The series (phase, measurement, units) a chart of one measurement shows: the
-    /// one given, or the one with the latest record. `None` if the measurement has no
-    /// qualifying record in the scope.
-    async fn chart_series(
+    /// Streams the rows of a points statement (sorted in time order) into `f`.
+    async fn stream_points<T: crate::db::Row>(
+        &self,
+        q: Sql,
+        f: impl FnMut(T) + Send,
+    ) -> DbResult<()> {
+        match self.dialect() {
+            Dialect::Sqlite => self.read().for_each(q, f).await,
+            Dialect::Postgres => {
+                // A month of a busy procedure is a few hundred thousand points: sort them
+                // in memory rather than in temporary files (the default is 4 MB).
+                let mut tx = self.begin().await?;
+                tx.execute(Sql::new("SET LOCAL work_mem = '64MB'")).await?;
+                tx.for_each(q, f).await?;
+                tx.commit().await
+            }
+        }
+    }
+
+    /// The series a chart of one measurement shows: its units, given or those of the
+    /// series with the latest record. `None` if the measurement has no qualifying
+    /// record in the scope.
+    async fn chart_units(
         &self,
         org_id: Id,
         scope: &Scope,
         phase: &str,
         measurement: &str,
         units: Option<&str>,
-    ) -> DbResult<Option<Series>> {
-        let all = self
-            .analytics_series(org_id, scope, Some((phase, measurement)))
-            .await?;
-        Ok(all
+    ) -> DbResult<Option<Option<String>>> {
+        let mut q = Sql::new("SELECT p.units, MAX(p.phase_started_at) AS last_at");
+        push_point_scope(&mut q, org_id, scope);
+        q.push(" AND p.phase = ")
+            .push_bind(phase)
+            .push(" AND p.measurement = ")
+            .push_bind(measurement)
+            .push(" GROUP BY p.units");
+        let found: Vec<UnitsRow> = self.read().fetch_all(q).await?;
+        Ok(found
             .into_iter()
             .filter(|s| units.is_none() || s.units.as_deref() == units)
-            .max_by_key(|s| s.last_at()))
+            .max_by_key(|s| s.last_at)
+            .map(|s| s.units))
+    }
+
+    /// ` AND` conditions selecting one series of the scope's points.
+    fn push_series(q: &mut Sql, phase: &str, measurement: &str, units: Option<&str>) {
+        q.push(" AND p.phase = ")
+            .push_bind(phase)
+            .push(" AND p.measurement = ")
+            .push_bind(measurement);
+        match units {
+            Some(u) => q.push(" AND p.units = ").push_bind(u),
+            None => q.push(" AND p.units IS NULL"),
+        };
     }
 
     /// A control chart of one measurement (§5.1): `limit` points from offset `offset`
     /// (at most `SERIES_PAGE_MAX`) in time order; CL/UCL/LCL over every point of the
     /// range (all limit segments); the spec limits of each day with data. `units`
     /// picks one series when a measurement was recorded in several units.
+    ///
+    /// One pass over the series' points in time order: the moments over all of them,
+    /// the page's points, and each day's latest limits; only the page stays in memory.
     #[allow(clippy::too_many_arguments)]
     pub async fn analytics_control_chart(
         &self,
@@ -810,113 +739,63 @@ impl Db {
         offset: i64,
         limit: i64,
     ) -> DbResult<SeriesReport> {
-        let series = self
-            .chart_series(org_id, scope, phase, measurement, units)
-            .await?;
-        let Some(series) = series else {
-            return Ok(SeriesReport {
-                phase: phase.into(),
-                measurement: measurement.into(),
-                units: units.map(str::to_string),
-                data: Vec::new(),
-                n: 0,
-                cl: None,
-                ucl: None,
-                lcl: None,
-                limits: Vec::new(),
-                meta: SeriesMeta {
-                    has_more: false,
-                    next_cursor: None,
+        let empty = || SeriesReport {
+            phase: phase.into(),
+            measurement: measurement.into(),
+            units: units.map(str::to_string),
+            data: Vec::new(),
+            n: 0,
+            cl: None,
+            ucl: None,
+            lcl: None,
+            limits: Vec::new(),
+            meta: SeriesMeta {
+                has_more: false,
+                next_cursor: None,
+            },
+        };
+        let Some(units) = self
+            .chart_units(org_id, scope, phase, measurement, units)
+            .await?
+        else {
+            return Ok(empty());
+        };
+        let limit = limit.clamp(1, SERIES_PAGE_MAX) as u64;
+        let offset = offset.max(0) as u64;
+        let mut q = Sql::new(
+            "SELECT p.value, p.lsl, p.usl, p.phase_started_at, p.run_started_at, p.run_id",
+        );
+        push_point_scope(&mut q, org_id, scope);
+        Self::push_series(&mut q, phase, measurement, units.as_deref());
+        q.push(TIME_ORDER);
+        let mut moments = Moments::default();
+        let mut page: Vec<ChartRecord> = Vec::new();
+        let mut days: BTreeMap<NaiveDate, Limits> = BTreeMap::new();
+        self.stream_points(q, |r: ChartRecord| {
+            moments.push(r.value);
+            days.insert(
+                r.run_started_at.0.date_naive(),
+                Limits {
+                    lsl: r.lsl,
+                    usl: r.usl,
                 },
-            });
-        };
-        let f = Frag {
-            dialect: self.dialect(),
-        };
-        let vt = f.validators_text();
-        let texts: Vec<String> = series.texts.iter().map(|t| t.0.clone()).collect();
-        let base = |prefix: &'static str, select: &[&'static str]| {
-            let mut q = Sql::new(prefix);
-            for piece in select {
-                q.push(piece);
+            );
+            if moments.n > offset && moments.n <= offset + limit {
+                page.push(r);
             }
-            q.push(" FROM ").push(f.runs_phases(true));
-            push_series_records(&mut q, org_id, scope, &series, vt, &texts);
-            q
-        };
-        // Control limits over every point of the range.
-        let mut q = base(
-            "WITH w AS (SELECT x, x - LAG(x) OVER (ORDER BY t1, t2, t3) AS d,
-                AVG(x) OVER () AS mean FROM (",
-            &["SELECT m.value_number AS x, ph.started_at AS t1, r.created_at AS t2, m.id AS t3"],
-        );
-        q.push(
-            ") v)
-            SELECT '' AS phase, '' AS measurement, CAST(NULL AS TEXT) AS units,
-                CAST(0 AS BIGINT) AS seg, CAST(COUNT(*) AS BIGINT) AS n,
-                CAST(COALESCE(AVG(x), 0) AS DOUBLE PRECISION) AS mean,
-                CAST(COALESCE(SUM((x - mean) * (x - mean)), 0) AS DOUBLE PRECISION) AS ss,
-                CAST(COALESCE(SUM(ABS(d)), 0) AS DOUBLE PRECISION) AS mr,
-                CAST(COALESCE(MIN(x), 0) AS DOUBLE PRECISION) AS mn,
-                CAST(COALESCE(MAX(x), 0) AS DOUBLE PRECISION) AS mx
-            FROM w",
-        );
-        let m: MomentsRow = self.read().fetch_one(q).await?;
-        let moments = Moments::from_sums(m.n as u64, m.mean, m.ss, m.mr, m.mn, m.mx);
+        })
+        .await?;
         let control = ControlLimits::from_moments(&moments);
-
-        let limit = limit.clamp(1, SERIES_PAGE_MAX);
-        let offset = offset.max(0);
-        let mut q = base(
-            "",
-            &["SELECT ph.started_at, m.value_number AS value, r.id AS run_id"],
-        );
-        q.push(" ORDER BY ph.started_at, r.created_at, m.id LIMIT ")
-            .push_bind(limit + 1)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let mut points: Vec<PointRow> = self.read().fetch_all(q).await?;
-        let has_more = points.len() as i64 > limit;
-        points.truncate(limit as usize);
-
-        // The limits of each day's latest record (days of the runs' start, §1.2.3).
-        let day = f.start_day();
-        let mut q = base(
-            "SELECT day, validators FROM (",
-            &[
-                "SELECT ",
-                day,
-                " AS day, ",
-                vt,
-                " AS validators, ROW_NUMBER() OVER (PARTITION BY ",
-                day,
-                " ORDER BY ph.started_at DESC, r.created_at DESC, m.id DESC) AS rn",
-            ],
-        );
-        q.push(") v WHERE rn = 1 ORDER BY day");
-        let days: Vec<DayValidatorsRow> = self.read().fetch_all(q).await?;
-        let limits = days
-            .into_iter()
-            .map(|d| {
-                let l = limits_from_validators(
-                    &serde_json::from_str(&d.validators).unwrap_or_default(),
-                );
-                DayLimits {
-                    date: d.day,
-                    lsl: l.lsl,
-                    usl: l.usl,
-                }
-            })
-            .collect();
+        let has_more = moments.n > offset + limit;
         Ok(SeriesReport {
-            phase: series.phase.clone(),
-            measurement: series.measurement.clone(),
-            units: series.units.clone(),
-            data: points
+            phase: phase.into(),
+            measurement: measurement.into(),
+            units,
+            data: page
                 .into_iter()
                 .map(|p| SeriesPoint {
                     out_of_control: control.is_some_and(|c| c.out_of_control(p.value)),
-                    started_at: p.started_at,
+                    started_at: p.phase_started_at,
                     value: p.value,
                     run_id: p.run_id,
                 })
@@ -925,10 +804,17 @@ impl Db {
             cl: control.map(|c| c.cl),
             ucl: control.map(|c| c.ucl),
             lcl: control.map(|c| c.lcl),
-            limits,
+            limits: days
+                .into_iter()
+                .map(|(d, l)| DayLimits {
+                    date: format_day(d),
+                    lsl: l.lsl,
+                    usl: l.usl,
+                })
+                .collect(),
             meta: SeriesMeta {
                 has_more,
-                next_cursor: has_more.then_some(offset + limit),
+                next_cursor: has_more.then_some((offset + limit) as i64),
             },
         })
     }
@@ -943,10 +829,10 @@ impl Db {
         measurement: &str,
         units: Option<&str>,
     ) -> DbResult<HistogramReport> {
-        let series = self
-            .chart_series(org_id, scope, phase, measurement, units)
-            .await?;
-        let Some(series) = series else {
+        let Some(units) = self
+            .chart_units(org_id, scope, phase, measurement, units)
+            .await?
+        else {
             return Ok(HistogramReport {
                 phase: phase.into(),
                 measurement: measurement.into(),
@@ -960,33 +846,73 @@ impl Db {
                 counts: Vec::new(),
             });
         };
-        let (limits, texts) = series.latest();
-        let f = Frag {
-            dialect: self.dialect(),
-        };
-        let vt = f.validators_text();
-        let mut q = Sql::new("SELECT m.value_number AS value FROM ").then(f.runs_phases(true));
-        push_series_records(&mut q, org_id, scope, &series, vt, &texts);
-        let values: Vec<f64> = self
-            .read()
-            .fetch_all::<ValueRow>(q)
-            .await?
-            .into_iter()
-            .map(|r| r.value)
-            .collect();
+        let mut q = Sql::new("SELECT p.value, p.lsl, p.usl");
+        push_point_scope(&mut q, org_id, scope);
+        Self::push_series(&mut q, phase, measurement, units.as_deref());
+        q.push(TIME_ORDER);
+        // Values per limit segment; the latest record names the segment shown.
+        let mut segments: HashMap<(Option<u64>, Option<u64>), Vec<f64>> = HashMap::new();
+        let mut latest = Limits::default();
+        self.stream_points(q, |r: ValueRecord| {
+            latest = Limits {
+                lsl: r.lsl,
+                usl: r.usl,
+            };
+            segments.entry(latest.key()).or_default().push(r.value);
+        })
+        .await?;
+        let values = segments.remove(&latest.key()).unwrap_or_default();
         let m = Moments::of(&values);
         let h = Histogram::of(&values);
         Ok(HistogramReport {
-            phase: series.phase.clone(),
-            measurement: series.measurement.clone(),
-            units: series.units.clone(),
+            phase: phase.into(),
+            measurement: measurement.into(),
+            units,
             n: m.n,
             mean: m.mean(),
             stdev: m.stdev(),
-            lsl: limits.lsl,
-            usl: limits.usl,
+            lsl: latest.lsl,
+            usl: latest.usl,
             edges: h.as_ref().map(|h| h.edges.clone()).unwrap_or_default(),
             counts: h.map(|h| h.counts).unwrap_or_default(),
         })
+    }
+}
+
+/// A series: phase, measurement and units.
+type SeriesKey = (String, String, Option<String>);
+
+/// One series' running moments per limit segment, fed in time order.
+#[derive(Default)]
+struct SeriesMoments {
+    segments: Vec<(Limits, Moments)>,
+    /// The limits of the latest record.
+    latest: Limits,
+    total: u64,
+}
+
+impl SeriesMoments {
+    fn push(&mut self, limits: Limits, x: f64) {
+        self.total += 1;
+        self.latest = limits;
+        let key = limits.key();
+        match self.segments.iter_mut().find(|(l, _)| l.key() == key) {
+            Some((_, m)) => m.push(x),
+            None => {
+                let mut m = Moments::default();
+                m.push(x);
+                self.segments.push((limits, m));
+            }
+        }
+    }
+
+    /// The moments of the segment of the latest limits (§4.2).
+    fn latest_moments(&self) -> Moments {
+        let key = self.latest.key();
+        self.segments
+            .iter()
+            .find(|(l, _)| l.key() == key)
+            .map(|(_, m)| *m)
+            .unwrap_or_default()
     }
 }

@@ -27,6 +27,7 @@ pub mod names;
 pub mod objects;
 pub mod organizations;
 pub mod parts;
+pub mod points;
 pub mod procedures;
 pub mod revisions;
 pub mod runs;
@@ -486,6 +487,22 @@ impl Exec<'_> {
         ))
     }
 
+    async fn for_each<T: Row>(self, sql: Sql, mut f: impl FnMut(T) + Send) -> DbResult<()> {
+        use futures_util::TryStreamExt;
+        dispatch!(
+            self,
+            sql,
+            |t, a| sqlx::query_as_with::<_, T, _>(&t, a),
+            |q, e| {
+                let mut rows = q.fetch(e);
+                while let Some(row) = rows.try_next().await? {
+                    f(row);
+                }
+            }
+        );
+        Ok(())
+    }
+
     async fn execute(self, sql: Sql) -> DbResult<u64> {
         Ok(dispatch!(
             self,
@@ -513,6 +530,16 @@ macro_rules! query_methods {
                 .fetch_optional(sql)
                 .await?
                 .ok_or_else(|| StoreError::other("expected a row"))
+        }
+
+        /// Streams the rows into `f`, one at a time: memory stays bounded however many
+        /// rows the statement yields.
+        pub async fn for_each<T: Row>(
+            &mut self,
+            sql: Sql,
+            f: impl FnMut(T) + Send,
+        ) -> DbResult<()> {
+            self.exec().for_each(sql, f).await
         }
 
         /// Runs a statement; returns the number of rows it changed.
@@ -644,7 +671,10 @@ impl Db {
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts)
+            // Rows cross from the connection's thread in batches rather than nearly one
+            // at a time (the default buffer is 50): a long streamed read (analytics)
+            // otherwise spends most of its time switching threads.
+            .connect_with(opts.row_buffer_size(4096))
             .await
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Ok(Db {
@@ -693,6 +723,7 @@ impl Db {
             Pools::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         self.fold_names().await?;
+        self.backfill_measurement_points().await?;
         Ok(())
     }
 

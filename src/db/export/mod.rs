@@ -363,6 +363,9 @@ impl Db {
                 "the stream ends before its end line: it was cut short",
             ));
         }
+        // Points are derived rows, not in the stream: the organization's are rebuilt
+        // from its measurements before the import commits.
+        crate::db::points::fill_org(&mut tx, org_id).await?;
         tx.commit().await?;
         Ok((
             OrgRow {

@@ -499,5 +499,7 @@ pub const SKIPPED: &[&str] = &[
     "setup_tokens",
     "device_codes",
     "object_deletions",
+    "measurement_points",
+    "pending_backfills",
     "_sqlx_migrations",
 ];

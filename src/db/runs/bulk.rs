@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::model::{NewLog, NewPhase};
 use super::stored::{aggregations_json, classify_value, data_series_json, validators_json};
 use crate::db::error::DbResult;
+use crate::db::points::{self, PointDraft, RunFacts};
 use crate::db::{Arg, Dialect, Id, Sql, Ts, Tx};
 
 /// Bind parameters per statement, at most, on Postgres: fewer, larger statements save
@@ -29,6 +30,8 @@ pub(super) struct ContentRows {
     pub phases: Vec<Vec<Arg>>,
     pub measurements: Vec<Vec<Arg>>,
     pub logs: Vec<Vec<Arg>>,
+    /// The analytics records among the measurements (`db::points`).
+    pub points: Vec<PointDraft>,
 }
 
 const PHASE_INSERT: &str = "INSERT INTO phases (id, run_id, position, name, outcome, started_at,
@@ -44,7 +47,9 @@ impl ContentRows {
     pub fn build(run_id: Id, phases: &[NewPhase], logs: &[NewLog]) -> ContentRows {
         let mut rows = ContentRows::default();
         let mut measurement_position = 0i64;
-        for (position, p) in phases.iter().enumerate() {
+        let finals =
+            points::final_attempts(phases.iter().map(|p| (p.name.as_str(), p.retry_count)));
+        for ((position, p), is_final) in phases.iter().enumerate().zip(finals) {
             let phase_id = Id::new();
             rows.phases.push(vec![
                 phase_id.into(),
@@ -63,8 +68,24 @@ impl ContentRows {
                 let series = m.data_series.as_deref().filter(|s| !s.is_empty());
                 let value = m.measured_value.as_ref().filter(|v| !v.is_null());
                 let (kind, number, boolean, string) = classify_value(value, series.is_some());
+                let measurement_id = Id::new();
+                let validators = validators_json(&m.validators);
+                if let Some((value, limits)) =
+                    points::qualifies(kind, number, series.is_some(), &validators)
+                {
+                    rows.points.push(PointDraft {
+                        measurement_id,
+                        phase: p.name.clone(),
+                        phase_started_at: p.started_at,
+                        is_final,
+                        measurement: m.name.clone(),
+                        units: m.units.clone(),
+                        value,
+                        limits,
+                    });
+                }
                 rows.measurements.push(vec![
-                    Id::new().into(),
+                    measurement_id.into(),
                     run_id.into(),
                     phase_id.into(),
                     measurement_position.into(),
@@ -73,7 +94,7 @@ impl ContentRows {
                     Arg::Json(value.cloned()),
                     m.units.clone().into(),
                     m.docstring.clone().into(),
-                    json_or_null(validators_json(&m.validators)),
+                    json_or_null(validators),
                     json_or_null(aggregations_json(&m.aggregations)),
                     Arg::Json(series.map(data_series_json)),
                     kind.into(),
@@ -101,10 +122,12 @@ impl ContentRows {
         rows
     }
 
-    pub async fn insert(&self, tx: &mut Tx) -> DbResult<()> {
-        insert_rows(tx, PHASE_INSERT, &self.phases).await?;
-        insert_rows(tx, MEASUREMENT_INSERT, &self.measurements).await?;
-        insert_rows(tx, LOG_INSERT, &self.logs).await
+    /// Inserts the content of `run` (whose row is already written).
+    pub async fn insert(&self, tx: &mut Tx, run: &RunFacts) -> DbResult<()> {
+        insert_rows(tx, PHASE_INSERT, &self.phases, "").await?;
+        insert_rows(tx, MEASUREMENT_INSERT, &self.measurements, "").await?;
+        points::insert(tx, run, &self.points).await?;
+        insert_rows(tx, LOG_INSERT, &self.logs, "").await
     }
 }
 
@@ -119,11 +142,17 @@ pub(super) async fn insert_sub_unit_links(tx: &mut Tx, run_id: Id, units: &[Id])
         .enumerate()
         .map(|(i, u)| vec![run_id.into(), (*u).into(), (i as i64).into()])
         .collect();
-    insert_rows(tx, SUB_UNIT_INSERT, &rows).await
+    insert_rows(tx, SUB_UNIT_INSERT, &rows, "").await
 }
 
-/// Inserts `rows` (all of the same width) with as few statements as the limits allow.
-async fn insert_rows(tx: &mut Tx, head: &'static str, rows: &[Vec<Arg>]) -> DbResult<()> {
+/// Inserts `rows` (all of the same width) with as few statements as the limits allow;
+/// `tail` ends each statement (an `ON CONFLICT` clause, or nothing).
+pub(crate) async fn insert_rows(
+    tx: &mut Tx,
+    head: &'static str,
+    rows: &[Vec<Arg>],
+    tail: &'static str,
+) -> DbResult<()> {
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };
@@ -140,6 +169,7 @@ async fn insert_rows(tx: &mut Tx, head: &'static str, rows: &[Vec<Arg>]) -> DbRe
             }
             q.push_tuple(row.iter().cloned());
         }
+        q.push(tail);
         tx.execute(q).await?;
     }
     Ok(())

@@ -12,6 +12,7 @@ use crate::db::attachments::{link_uploads, LinkTarget};
 use crate::db::common::CreatedBy;
 use crate::db::file_imports::record_batch;
 use crate::db::metadata::{self as meta_sql, MetaTable};
+use crate::db::points::RunFacts;
 use crate::db::{retry, Db, DbResult, Id, Sql, StoreError, Ts, Tx};
 
 /// What the transaction did.
@@ -192,6 +193,14 @@ async fn insert_run(
     };
     let sub_units = resolve::sub_units(tx, org_id, unit.id, &run.sub_units).await?;
 
+    let facts = RunFacts {
+        run_id,
+        org_id,
+        procedure_id: run.procedure_id,
+        unit_id: unit.id,
+        started_at: run.started_at,
+        created_at: Ts::now(),
+    };
     // The run itself. A concurrent retry carrying the same client_run_ref makes this
     // insert do nothing; the caller then answers with the run that won.
     let inserted = tx
@@ -231,7 +240,7 @@ async fn insert_run(
             .bind(json_list(&run.config)?)
             .bind(json_list(&run.secrets)?)
             .bind(json_list(&run.sequences)?)
-            .bind(Ts::now()),
+            .bind(facts.created_at),
         )
         .await?;
     if inserted == 0 {
@@ -250,7 +259,7 @@ async fn insert_run(
     if let Some(patch) = &run.unit_metadata {
         meta_sql::patch(tx, MetaTable::Units, unit.id, patch, "unit_metadata").await?;
     }
-    rows.insert(tx).await?;
+    rows.insert(tx, &facts).await?;
     if !run.attachments.is_empty() {
         link_uploads(tx, org_id, LinkTarget::Run(run_id), &run.attachments).await?;
     }

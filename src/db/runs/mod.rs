@@ -21,6 +21,7 @@ mod resolve;
 pub mod stored;
 mod write;
 
+pub(crate) use bulk::insert_rows;
 pub use filter::RunFilter;
 pub use list::RunSort;
 pub use model::{
